@@ -1,0 +1,1 @@
+"""The rule language front end: parse `.tos` text, check it against a schema."""
