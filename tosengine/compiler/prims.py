@@ -1,0 +1,275 @@
+"""A fixed library of numba primitives used by generated kernels and the runtime.
+
+Everything here is compiled once per machine (``cache=True``) and never
+depends on the rules. Generated kernel modules import these functions.
+
+Hash tables are open-addressing, linear probing, stored in one 2-D int64 array
+``tab`` of shape ``(capacity, width + 2)``: column 0 is 1 for a used entry,
+columns ``1..width`` hold the key words and the last column the value.
+Capacities are powers of two. Callers keep the load at or below one half
+(the runtime grows or rebuilds a table before a kernel could overfill it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+_INLINE = dict(_JIT, inline="always")
+
+EMPTY = np.int64(-(2**63))  # "no pane / no slot" sentinel in state rows
+
+
+@njit(**_JIT)
+def mix64(h: np.uint64) -> np.uint64:
+    """The murmur3 64-bit finaliser: a cheap, well-spread bit mixer."""
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+@njit(**_JIT)
+def hash3(k0: np.int64, k1: np.int64, k2: np.int64, width: int) -> np.uint64:
+    h = mix64(np.uint64(k0) + np.uint64(0x9E3779B97F4A7C15))
+    if width > 1:
+        h = mix64(h ^ (np.uint64(k1) + np.uint64(0x632BE59BD9B4E019)))
+    if width > 2:
+        h = mix64(h ^ (np.uint64(k2) + np.uint64(0x85157AF5D6A2B3C1)))
+    return h
+
+
+@njit(**_JIT)
+def ht_find(tab, k0, k1, k2, width):
+    """Index of the entry with key (k0[, k1[, k2]]), or -1."""
+    mask = tab.shape[0] - 1
+    i = np.int64(hash3(k0, k1, k2, width) & np.uint64(mask))
+    while True:
+        if tab[i, 0] == 0:
+            return np.int64(-1)
+        if tab[i, 1] == k0 and (width < 2 or tab[i, 2] == k1) and (width < 3 or tab[i, 3] == k2):
+            return i
+        i = (i + 1) & mask
+
+
+@njit(**_JIT)
+def ht_upsert(tab, k0, k1, k2, width):
+    """Index of the entry with this key, inserting it (value 0) if absent.
+
+    Returns ``(index, inserted)``. The caller must have room for one more entry.
+    """
+    mask = tab.shape[0] - 1
+    i = np.int64(hash3(k0, k1, k2, width) & np.uint64(mask))
+    while True:
+        if tab[i, 0] == 0:
+            tab[i, 0] = 1
+            tab[i, 1] = k0
+            if width > 1:
+                tab[i, 2] = k1
+            if width > 2:
+                tab[i, 3] = k2
+            tab[i, width + 1] = 0
+            return i, True
+        if tab[i, 1] == k0 and (width < 2 or tab[i, 2] == k1) and (width < 3 or tab[i, 3] == k2):
+            return i, False
+        i = (i + 1) & mask
+
+
+@njit(**_JIT)
+def ht_delete(tab, index, width):
+    """Remove the entry at ``index`` (backward-shift deletion, no tombstones)."""
+    mask = tab.shape[0] - 1
+    i = index
+    j = i
+    while True:
+        j = (j + 1) & mask
+        if tab[j, 0] == 0:
+            break
+        home = np.int64(hash3(tab[j, 1], tab[j, 2] if width > 1 else 0,
+                              tab[j, 3] if width > 2 else 0, width) & np.uint64(mask))
+        # move j back to i when i lies cyclically in [home, j)
+        if (j > i and (home <= i or home > j)) or (j < i and (home <= i and home > j)):
+            for c in range(tab.shape[1]):
+                tab[i, c] = tab[j, c]
+            i = j
+    tab[i, 0] = 0
+
+
+@njit(**_JIT)
+def ht_rehash(old, new, width):
+    """Insert every used entry of ``old`` into the empty table ``new``."""
+    mask = new.shape[0] - 1
+    for e in range(old.shape[0]):
+        if old[e, 0] == 0:
+            continue
+        i = np.int64(hash3(old[e, 1], old[e, 2] if width > 1 else 0,
+                           old[e, 3] if width > 2 else 0, width) & np.uint64(mask))
+        while new[i, 0] != 0:
+            i = (i + 1) & mask
+        for c in range(old.shape[1]):
+            new[i, c] = old[e, c]
+
+
+@njit(**_JIT)
+def ht_rehash_live(old, new, width, slots_state, col, pane_word):
+    """Rehash only entries still needed by an open window.
+
+    Entries are keyed ``(slot, pane, value)`` (``pane_word`` = 2) or
+    ``(slot, value)`` with the pane as value (``pane_word`` = -1). An entry is
+    live while its pane is >= ``slots_state[slot, col]`` (the first pane any
+    unevaluated window of that slot can still read). Returns the live count.
+    """
+    mask = new.shape[0] - 1
+    live = 0
+    for e in range(old.shape[0]):
+        if old[e, 0] == 0:
+            continue
+        slot = old[e, 1]
+        pane = old[e, pane_word] if pane_word > 0 else old[e, width + 1]
+        if pane < slots_state[slot, col]:
+            continue
+        i = np.int64(hash3(old[e, 1], old[e, 2] if width > 1 else 0,
+                           old[e, 3] if width > 2 else 0, width) & np.uint64(mask))
+        while new[i, 0] != 0:
+            i = (i + 1) & mask
+        for c in range(old.shape[1]):
+            new[i, c] = old[e, c]
+        live += 1
+    return live
+
+
+# --------------------------------------------------------------------------
+# String interning: Arrow string buffers -> dense int32 codes (0 = null)
+# --------------------------------------------------------------------------
+
+
+@njit(**_JIT)
+def hash_bytes(data, start, end) -> np.uint64:
+    """A fast 64-bit hash of ``data[start:end]`` (8 bytes at a time)."""
+    h = np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(end - start)
+    i = start
+    while i + 8 <= end:
+        w = np.uint64(0)
+        for b in range(8):
+            w |= np.uint64(data[i + b]) << np.uint64(8 * b)
+        h = mix64(h ^ w) + np.uint64(0x632BE59BD9B4E019)
+        i += 8
+    w = np.uint64(0)
+    s = np.uint64(0)
+    while i < end:
+        w |= np.uint64(data[i]) << s
+        s += np.uint64(8)
+        i += 1
+    return mix64(h ^ w)
+
+
+@njit(**_JIT)
+def intern_strings(offsets, data, valid, base, n, table, hashes, starts, arena, meta):
+    """Intern ``n`` strings of an Arrow string array; return their codes.
+
+    ``offsets``/``data`` are the Arrow buffers (``base`` is the array offset),
+    ``valid`` a uint8 mask (1 = present) or an empty array for no nulls.
+    The dictionary lives in ``table`` (int32 open addressing over codes),
+    ``hashes``/``starts`` (per code) and ``arena`` (bytes); ``meta`` holds
+    ``[n_codes, arena_used]``. Code 0 is null. The caller guarantees room for
+    ``n`` new codes and for all bytes of the batch.
+    """
+    codes = np.empty(n, dtype=np.int32)
+    mask = table.shape[0] - 1
+    ncodes = meta[0]
+    used = meta[1]
+    has_valid = valid.shape[0] > 0
+    for k in range(n):
+        if has_valid and valid[k] == 0:
+            codes[k] = 0
+            continue
+        a = offsets[base + k]
+        b = offsets[base + k + 1]
+        h = hash_bytes(data, a, b)
+        i = np.int64(h & np.uint64(mask))
+        while True:
+            c = table[i]
+            if c == 0:
+                # new string
+                c = ncodes
+                ncodes += 1
+                length = b - a
+                for j in range(length):
+                    arena[used + j] = data[a + j]
+                starts[c] = used
+                used += length
+                starts[c + 1] = used
+                hashes[c] = h
+                table[i] = c
+                break
+            if hashes[c] == h and starts[c + 1] - starts[c] == b - a:
+                same = True
+                s0 = starts[c]
+                for j in range(b - a):
+                    if arena[s0 + j] != data[a + j]:
+                        same = False
+                        break
+                if same:
+                    break
+            i = (i + 1) & mask
+        codes[k] = c
+    meta[0] = ncodes
+    meta[1] = used
+    return codes
+
+
+@njit(**_JIT)
+def rehash_strings(table, hashes, ncodes):
+    """Rebuild an interner's probe table after it has been resized."""
+    mask = table.shape[0] - 1
+    table[:] = 0
+    for c in range(1, ncodes):
+        i = np.int64(hashes[c] & np.uint64(mask))
+        while table[i] != 0:
+            i = (i + 1) & mask
+        table[i] = c
+
+
+@njit(**_JIT)
+def lateness(ts, bad, max_seen, allowed_lateness):
+    """Mark late events: time below the watermark as it stood before them.
+
+    Bad rows (``bad`` != 0) are skipped. Returns ``(late mask, new max_seen)``;
+    a late event never moves the max.
+    """
+    n = ts.shape[0]
+    late = np.zeros(n, dtype=np.uint8)
+    m = max_seen
+    for i in range(n):
+        if bad[i]:
+            continue
+        t = ts[i]
+        if m != EMPTY and t < m - allowed_lateness:
+            late[i] = 1
+        elif t > m:
+            m = t
+    return late, m
+
+
+@njit(**_JIT)
+def sort_queue(q, qn):
+    """Stable-sort the first ``qn`` rows of a distinct queue by pane (column 1)."""
+    order = np.argsort(q[:qn, 1], kind="mergesort")
+    tmp = np.empty((qn, 3), dtype=np.int64)
+    for j in range(qn):
+        for c in range(3):
+            tmp[j, c] = q[order[j], c]
+    for j in range(qn):
+        for c in range(3):
+            q[j, c] = tmp[j, c]
+
+
+@njit(**_JIT)
+def drop_queue_head(q, m, qn):
+    """Remove the first ``m`` of ``qn`` queued rows, keeping order."""
+    for j in range(m, qn):
+        for c in range(3):
+            q[j - m, c] = q[j, c]
