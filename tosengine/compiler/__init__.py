@@ -7,7 +7,7 @@ from pathlib import Path
 from types import ModuleType
 
 from tosengine import ir
-from tosengine.compiler.cache import load_module
+from tosengine.compiler.cache import interpreted_module, load_module
 from tosengine.compiler.codegen import generate
 from tosengine.compiler.plan import Plan, build_plan
 
@@ -21,12 +21,18 @@ class Kernels:
     plan: Plan
     source: str
     module: ModuleType
-    path: Path
+    path: Path | None  # the cached module file (None when interpreted)
 
 
-def compile_program(program: ir.Program) -> Kernels:
-    """Plan, generate and import the kernels of ``program`` (jitted lazily by numba)."""
+def compile_program(program: ir.Program, *, jit: bool = True) -> Kernels:
+    """Plan, generate and import the kernels of ``program`` (jitted lazily by numba).
+
+    With ``jit=False`` the same generated code runs as plain Python: slow, but
+    with no compile time (used by the differential tests on tiny inputs).
+    """
     plan = build_plan(program)
     source = generate(plan)
+    if not jit:
+        return Kernels(plan, source, interpreted_module(source), None)
     module, path = load_module(source)
     return Kernels(plan, source, module, path)

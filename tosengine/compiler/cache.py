@@ -45,6 +45,21 @@ def cache_key(source: str) -> str:
     return h.hexdigest()[:24]
 
 
+def interpreted_module(source: str) -> ModuleType:
+    """The generated module run as plain Python (no numba), for debugging and tests.
+
+    Exactly the generated source, with ``njit`` replaced by a decorator that
+    returns the function unchanged (as ``NUMBA_DISABLE_JIT=1`` would, for one
+    module only). Slow per event, but it starts instantly.
+    """
+    line = "from numba import njit"
+    assert line in source
+    code = source.replace(line, "from tosengine.compiler.prims import no_jit as njit", 1)
+    module = ModuleType("tos_kernels_interpreted")
+    exec(compile(code, "<tosengine kernels (interpreted)>", "exec"), module.__dict__)  # noqa: S102
+    return module
+
+
 def load_module(source: str) -> tuple[ModuleType, Path]:
     """Write ``source`` to the cache (once) and import it as a module."""
     key = cache_key(source)

@@ -130,10 +130,7 @@ class ExprGen:
         return v, n
 
     def group_of(self, e: ir.Expr) -> int:
-        from tosengine.compiler.plan import _string_sources
-
-        srcs = sorted(_string_sources(e, self.lets_expr))
-        return self.plan.group_of_field(srcs[0]).id
+        return self.plan.string_group(e, self.lets_expr)
 
     def lut(self, group: int, op: str, arg: object) -> str:
         return lut_name(self.plan.lut_index[(group, op, arg)].id)
@@ -156,7 +153,7 @@ class ExprGen:
         t = e.type
         if isinstance(e, ir.Literal):
             if t is Type.STRING:
-                raise AssertionError("string literal outside a code context")
+                return self._code_pair(e)
             return _lit(e.value, t), "False"
         if isinstance(e, ir.FieldRef):
             assert self.ctx == "event", "field reference in window context"
@@ -171,8 +168,9 @@ class ExprGen:
             if self.ctx == "event":
                 return self._gen(ir.FieldRef(e.name, e.type))
             j = self.rp.rule.key.index(e.name)
-            word = f"I[s, {self.rp.KEY0 + j}]"
-            null = f"((I[s, {self.rp.KEY0 + self.rp.key_width}] >> {j}) & 1) != 0"
+            r = self.rp.index
+            word = f"I_{r}[s, {self.rp.KEY0 + j}]"
+            null = f"((I_{r}[s, {self.rp.KEY0 + self.rp.key_width}] >> {j}) & 1) != 0"
             if t is Type.BOOL:
                 return f"({word} != 0)", f"({null})"
             return word, f"({null})"
@@ -207,7 +205,7 @@ class ExprGen:
     def code(self, e: ir.Expr) -> str:
         """A dictionary code (int) for a string expression; 0 is null."""
         if isinstance(e, ir.Literal):
-            raise AssertionError("a bare string literal needs a group; use code_in")
+            return self.code_in(e, self.group_of(e))
         if isinstance(e, ir.FieldRef):
             if self.ctx == "window":
                 raise AssertionError("field reference in window context")
@@ -217,7 +215,7 @@ class ExprGen:
         if isinstance(e, ir.KeyRef):
             if self.ctx == "event":
                 return self.code(ir.FieldRef(e.name, e.type))
-            return f"I[s, {self.rp.KEY0 + self.rp.rule.key.index(e.name)}]"
+            return f"I_{self.rp.index}[s, {self.rp.KEY0 + self.rp.rule.key.index(e.name)}]"
         if isinstance(e, ir.LetRef):
             return self.lets[e.name][0]
         if isinstance(e, ir.Call) and e.func is ir.Func.LOWER:
@@ -645,6 +643,9 @@ def _gen_window_update_body(plan: Plan, rp: RulePlan, em: Emitter, g: ExprGen) -
         em(f"I_{r}[s, b + {stamp.offset}] = p")
     with em.block(f"if p > I_{r}[s, {rp.LAST_PANE}]:"):
         em(f"I_{r}[s, {rp.LAST_PANE}] = p")
+    with em.block(f"if p - {w.panes - 1} < I_{r}[s, {rp.NEXT_WIN}]:"):
+        em("# an earlier event (within the allowed lateness) opens earlier windows")
+        em(f"I_{r}[s, {rp.NEXT_WIN}] = p - {w.panes - 1}")
     with em.block(f"if p > M_{r}[{M_MAX_PANE}]:"):
         em(f"M_{r}[{M_MAX_PANE}] = p")
     for d in rp.distincts:

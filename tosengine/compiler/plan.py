@@ -183,6 +183,11 @@ class Plan:
                 return g
         raise KeyError(name)
 
+    def string_group(self, e: ir.Expr, lets: dict[str, ir.Expr]) -> int:
+        """The dictionary group whose codes the string expression ``e`` yields."""
+        srcs = sorted(_string_sources(e, lets))
+        return self.group_of_field(srcs[0] if srcs else LITERALS).id
+
     # output row layout (int64 ``out_i``; float64 ``out_f`` holds float lets)
     O_RULE, O_ROW, O_WIN, O_TIME, O_EVENTS, O_FIRST, O_LAST, O_LETNULL = range(8)
     O_KEY0 = 8
@@ -259,6 +264,9 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
+LITERALS = ""  # pseudo-field of the group holding string expressions made of literals only
+
+
 def _string_sources(e: ir.Expr, lets: dict[str, ir.Expr]) -> set[str]:
     """String fields a string-typed expression's codes come from."""
     if isinstance(e, (ir.FieldRef, ir.KeyRef)):
@@ -273,13 +281,28 @@ def _string_sources(e: ir.Expr, lets: dict[str, ir.Expr]) -> set[str]:
     return set()
 
 
-def _code_exprs_combined(e: ir.Expr) -> list[tuple[ir.Expr, ...]]:
-    """Tuples of string expressions whose codes must be comparable."""
-    if isinstance(e, ir.Binary) and e.op in (ir.BinaryOp.EQ, ir.BinaryOp.NE):
-        if e.left.type is Type.STRING and e.right.type is Type.STRING:
-            return [(e.left, e.right)]
-    if isinstance(e, ir.Call) and e.func is ir.Func.COALESCE and e.type is Type.STRING:
+def _code_combos(e: ir.Expr) -> list[tuple[ir.Expr, ...]]:
+    """String expressions at ``e`` whose codes must share one dictionary."""
+    S = Type.STRING
+    if isinstance(e, ir.Binary) and e.op in (ir.BinaryOp.EQ, ir.BinaryOp.NE) and e.left.type is S:
+        return [(e.left, e.right)]
+    if isinstance(e, ir.Call) and e.type is S and e.func is ir.Func.COALESCE:
         return [tuple(e.args)]
+    if isinstance(e, ir.Call) and e.args and e.args[0].type is S:
+        return [(e.args[0],)]
+    if isinstance(e, (ir.InList, ir.IsNull)) and e.operand.type is S:
+        return [(e.operand,)]
+    if isinstance(e, ir.Aggregate) and e.arg is not None and e.arg.type is S:
+        return [(e.arg,)]
+    return []
+
+
+def _code_literals(e: ir.Expr) -> list[str]:
+    """String literals inside a code expression (through lower/coalesce)."""
+    if isinstance(e, ir.Literal) and e.type is Type.STRING:
+        return [str(e.value)]
+    if isinstance(e, ir.Call) and e.func in (ir.Func.LOWER, ir.Func.COALESCE):
+        return [x for a in e.args for x in _code_literals(a)]
     return []
 
 
@@ -296,31 +319,23 @@ def build_plan(program: ir.Program) -> Plan:
             used[k] = schema.get(k).type  # type: ignore[union-attr]
             if used[k] is Type.STRING:
                 uf.find(k)
+        combos = [(let.expr,) for let in rule.lets if let.type is Type.STRING]
         for root in rule_exprs(rule):
             for node in walk(root):
                 if isinstance(node, (ir.FieldRef, ir.KeyRef)):
                     used[node.name] = node.type
                     if node.type is Type.STRING:
                         uf.find(node.name)
-                for combo in _code_exprs_combined(node):
-                    srcs: set[str] = set()
-                    lits: list[str] = []
-                    for x in combo:
-                        srcs |= _string_sources(x, lets)
-                        lits += [n.value for n in walk(x) if isinstance(n, ir.Literal)
-                                 and n.type is Type.STRING]  # type: ignore[misc]
-                    srcs_l = sorted(srcs)
-                    for a in srcs_l[1:]:
-                        uf.union(srcs_l[0], a)
-                    if srcs_l:
-                        literal_pairs += [(srcs_l[0], lit) for lit in lits]
-        for part in rule.message or ():
-            if isinstance(part, ir.Placeholder) and part.kind is not ir.PlaceholderKind.LET:
-                used.setdefault(part.name, part.type)
-                if part.type is Type.STRING:
-                    uf.find(part.name)
+                combos += _code_combos(node)
+        for combo in combos:
+            srcs = sorted(set().union(*(_string_sources(x, lets) for x in combo)) or {LITERALS})
+            for a in srcs:
+                uf.union(srcs[0], a)
+            literal_pairs += [(srcs[0], lit) for x in combo for lit in _code_literals(x)]
 
     string_fields = sorted(n for n, t in used.items() if t is Type.STRING)
+    if LITERALS in uf.parent:
+        string_fields = [LITERALS, *string_fields]
     roots = sorted({uf.find(f) for f in string_fields})
     group_fields = {r: tuple(f for f in string_fields if uf.find(f) == r) for r in roots}
     group_lits: dict[str, list[str]] = {r: [] for r in roots}
@@ -351,8 +366,8 @@ def build_plan(program: ir.Program) -> Plan:
             lut_index[k] = lut
 
     def group_of(e: ir.Expr, lets: dict[str, ir.Expr]) -> int:
-        srcs = _string_sources(e, lets)
-        return gid[sorted(srcs)[0]]
+        srcs = sorted(_string_sources(e, lets))
+        return gid[srcs[0] if srcs else LITERALS]
 
     for rule in program.rules:
         lets = {let.name: let.expr for let in rule.lets}

@@ -21,6 +21,11 @@ _INLINE = dict(_JIT, inline="always")
 EMPTY = np.int64(-(2**63))  # "no pane / no slot" sentinel in state rows
 
 
+def no_jit(*args, **kwargs):
+    """Stand-in for ``numba.njit`` that leaves functions as plain Python (see interpreted_module)."""
+    return lambda fn: fn
+
+
 @njit(**_JIT)
 def mix64(h: np.uint64) -> np.uint64:
     """The murmur3 64-bit finaliser: a cheap, well-spread bit mixer."""

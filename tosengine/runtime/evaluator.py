@@ -28,7 +28,7 @@ from tosengine.compiler.codegen import (
     mask,
     run_args,
 )
-from tosengine.compiler.plan import Plan, _string_sources
+from tosengine.compiler.plan import Plan
 from tosengine.compiler.prims import EMPTY, lateness
 from tosengine.language.types import Type
 from tosengine.runtime.encode import EncodedBatch, encode_batch
@@ -91,6 +91,7 @@ class Evaluator:
         self.dead_letters: list[DeadLetter] = []
         self.counts: Counter[str] = Counter()
         self.finished = False
+        self.rows_fed = 0  # events fed so far: in-memory inputs are numbered from here
         self._string_let_groups = self._let_groups()
 
     # -- public ---------------------------------------------------------------
@@ -107,8 +108,9 @@ class Evaluator:
         if self.finished:
             raise EvaluatorFinished("this evaluator was flushed; create a new one")
         out: list[Violation] = []
+        base = self.rows_fed
         for raw in record_batches(events, self.program.schema):
-            out += self._feed_raw(raw)
+            out += self._feed_raw(raw, base)
         return sort_violations(out, self.program)
 
     def flush(self) -> list[Violation]:
@@ -134,9 +136,10 @@ class Evaluator:
 
     # -- batches --------------------------------------------------------------
 
-    def _feed_raw(self, raw: RawBatch) -> list[Violation]:
+    def _feed_raw(self, raw: RawBatch, base: int) -> list[Violation]:
         if raw.batch.num_rows == 0:
             return []
+        self.rows_fed += raw.batch.num_rows
         enc = encode_batch(self.plan, self.program.schema, self.dictionaries, raw.batch, raw.bad)
         self.luts.extend()
         for st in self.states:
@@ -147,7 +150,7 @@ class Evaluator:
         late, self.max_seen = lateness(enc.ts, bad, self.max_seen, self.allowed_lateness_ms)
         skip = late | bad
         self.counts["events"] += enc.num_rows
-        self._dead_letters(raw, enc, late)
+        self._dead_letters(raw, enc, late, 0 if raw.source is not None else base)
         self.ctl[C_POS] = 0
         self.ctl[C_PHASE] = PH_FIND
         self.ctl[C_OUT] = 0
@@ -194,6 +197,12 @@ class Evaluator:
                 out.append(self.states[rule].arrays[name])
             else:
                 out.append(enc.args[name])
+        for a in out:
+            # one numba signature for every batch: columns are always read-only
+            # (zero-copy Arrow views are; our own arrays are made so)
+            if isinstance(a, np.ndarray) and a is not self.ctl and a.flags.writeable and (
+                    a is enc.ts or a is skip or any(a is v for v in enc.args.values())):
+                a.flags.writeable = False
         return out
 
     def _grow(self) -> None:
@@ -216,7 +225,8 @@ class Evaluator:
 
     # -- results --------------------------------------------------------------
 
-    def _dead_letters(self, raw: RawBatch, enc: EncodedBatch, late: np.ndarray) -> None:
+    def _dead_letters(self, raw: RawBatch, enc: EncodedBatch, late: np.ndarray,
+                      base: int) -> None:
         rows = sorted(set(enc.reasons) | set(np.flatnonzero(late).tolist()))
         for row in rows:
             if row in enc.reasons:
@@ -227,7 +237,8 @@ class Evaluator:
             if text is None:
                 text = _row_json(raw.batch, row)
             self.dead_letters.append(
-                DeadLetter(raw.source, raw.position(row), reason, detail, text[:RAW_LIMIT]))
+                DeadLetter(raw.source, base + raw.position(row), reason, detail,
+                           text[:RAW_LIMIT]))
             self.counts[f"dead_letter.{reason}"] += 1
 
     def _let_groups(self) -> dict[tuple[int, str], int]:
@@ -236,8 +247,7 @@ class Evaluator:
             lets = {let.name: let.expr for let in rp.rule.lets}
             for let in rp.rule.lets:
                 if let.type is Type.STRING:
-                    srcs = sorted(_string_sources(let.expr, lets))
-                    out[(rp.index, let.name)] = self.plan.group_of_field(srcs[0]).id
+                    out[(rp.index, let.name)] = self.plan.string_group(let.expr, lets)
         return out
 
     def _word(self, word: int, t: Type, field: str) -> object:

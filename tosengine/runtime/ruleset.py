@@ -16,13 +16,14 @@ class RuleSet:
     :meth:`stream`; the kernels are shared by every evaluator of the set.
     """
 
-    def __init__(self, program: ir.Program) -> None:
+    def __init__(self, program: ir.Program, *, jit: bool = True) -> None:
         self.program = program
+        self.jit = jit
 
     @cached_property
     def kernels(self) -> Kernels:
         """The generated, jitted kernels (built and disk-cached on first access)."""
-        return compile_program(self.program)
+        return compile_program(self.program, jit=self.jit)
 
     @property
     def rules(self) -> tuple[ir.Rule, ...]:

@@ -1,0 +1,69 @@
+"""Running the engine the way the differential tests compare it with the reference."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+
+from tosengine import ir
+from tosengine.runtime.ruleset import RuleSet
+
+_NUMBER = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?")
+
+
+def run_engine(program: ir.Program | RuleSet, batches: Sequence[object], lateness: int = 0,
+               *, jit: bool = True) -> tuple[list[dict], list[int]]:
+    """Feed ``batches`` to a fresh evaluator, flush; return (violation dicts, late positions)."""
+    rs = program if isinstance(program, RuleSet) else RuleSet(program, jit=jit)
+    ev = rs.stream(allowed_lateness_ms=lateness)
+    out: list[dict] = []
+    for b in batches:
+        out += [v.to_dict() for v in ev.feed(b)]
+    out += [v.to_dict() for v in ev.flush()]
+    late = [d.position for d in ev.dead_letters if d.reason == "late"]
+    return out, late
+
+
+def _rounded(x: object) -> object:
+    if isinstance(x, float):
+        return float(f"{x:.9g}")
+    if isinstance(x, dict):
+        return {k: _rounded(v) for k, v in x.items()}
+    if isinstance(x, str):
+        return _NUMBER.sub(lambda m: f"{float(m.group()):.6g}", x)
+    return x
+
+
+def canonical(v: dict) -> str:
+    return json.dumps(_rounded(v), sort_keys=True, default=str)
+
+
+def assert_same_violations(got: list[dict], want: list[dict]) -> None:
+    """Equal as multisets; floats within 1e-9 relative (stddev may differ in the last bits)."""
+    g = sorted(got, key=canonical)
+    w = sorted(want, key=canonical)
+    assert len(g) == len(w), _diff(g, w)
+    for a, b in zip(g, w):
+        assert a.keys() == b.keys()
+        for k in a:
+            if k == "values":
+                assert a[k].keys() == b[k].keys(), (a, b)
+                for name in a[k]:
+                    x, y = a[k][name], b[k][name]
+                    if isinstance(x, float) and isinstance(y, float):
+                        assert math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9) or (
+                            math.isinf(x) and x == y), (name, a, b)
+                    else:
+                        assert x == y and type(x) is type(y), (name, a, b)
+            elif k == "message" and a[k] != b[k]:
+                assert _rounded(a[k]) == _rounded(b[k]), (a, b)
+            else:
+                assert a[k] == b[k], (k, a, b)
+
+
+def _diff(g: list[dict], w: list[dict]) -> str:
+    gs, ws = {canonical(x) for x in g}, {canonical(x) for x in w}
+    return (f"engine {len(g)} vs reference {len(w)}\nonly engine: {sorted(gs - ws)[:3]}\n"
+            f"only reference: {sorted(ws - gs)[:3]}")
