@@ -296,7 +296,7 @@ def _list_lines(d: ast.ListDecl, comments: Sequence[ast.Comment]) -> tuple[list[
     return lines, layout.hoisted
 
 
-def _decl_lines(d: Any, comments: Sequence[ast.Comment]) -> tuple[list[str], list[ast.Comment]]:
+def _decl_lines(d: Any, comments: Sequence[ast.Comment], name_width: int = 0) -> tuple[list[str], list[ast.Comment]]:
     """A declaration's lines, and the comments from inside it that go above it."""
     if isinstance(d, ast.RuleDecl):
         return _rule_lines(d, comments)
@@ -305,7 +305,7 @@ def _decl_lines(d: Any, comments: Sequence[ast.Comment]) -> tuple[list[str], lis
     if isinstance(d, ast.ListDecl):
         return _list_lines(d, comments)
     assert isinstance(d, ast.ConstDecl)
-    return [f"const {d.name.name} = {expr_text(d.value)}"], list(comments)
+    return [f"const {d.name.name:<{name_width}} = {expr_text(d.value)}"], list(comments)
 
 
 # --------------------------------------------------------------------------
@@ -313,11 +313,38 @@ def _decl_lines(d: Any, comments: Sequence[ast.Comment]) -> tuple[list[str], lis
 # --------------------------------------------------------------------------
 
 
+def _const_widths(decls: Sequence[Any], layout: _Layout) -> list[int]:
+    """Name widths that align the ``=`` of adjacent ``const`` lines."""
+    widths = [0] * len(decls)
+    run: list[int] = []
+
+    def close() -> None:
+        w = max((len(decls[j].name.name) for j in run), default=0)
+        for j in run:
+            widths[j] = w
+        run.clear()
+
+    for i, d in enumerate(decls):
+        notes = layout.items[i]
+        if not isinstance(d, ast.ConstDecl):
+            close()
+            continue
+        if run:
+            prev = decls[run[-1]]
+            prev_end = max([prev.span.end_line] + [c.span.line for c in layout.items[run[-1]].trailing])
+            if notes.leading or notes.inner or d.span.line > prev_end + 1:
+                close()
+        run.append(i)
+    close()
+    return widths
+
+
 def format_parsed(parsed: ParsedFile) -> str:
     """The canonical text of a cleanly parsed file."""
     decls = list(parsed.module.declarations)
     comments = list(parsed.comments)
     layout = _distribute(comments, decls)
+    widths = _const_widths(decls, layout)
     out: list[str] = []
     prev_line = 0  # last source line of the previous top-level element
 
@@ -330,8 +357,8 @@ def format_parsed(parsed: ParsedFile) -> str:
         return prev_line > 0 and first_line > prev_line + 1
 
     prev_block = False
-    for d, notes in zip(decls, layout.items):
-        lines, hoisted = _decl_lines(d, notes.inner)
+    for d, notes, width in zip(decls, layout.items, widths):
+        lines, hoisted = _decl_lines(d, notes.inner, width)
         lines = _with_trailing(lines, notes.trailing)
         block = isinstance(d, (ast.RuleDecl, ast.SchemaDecl)) or len(lines) > 1
         forced = bool(out) and (block or prev_block)
