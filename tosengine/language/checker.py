@@ -290,6 +290,8 @@ class _Checker:
         return value, Type.STRING
 
     def _list_items(self, lit: ast.ListLit) -> ListValues | None:
+        if not isinstance(lit, ast.ListLit):  # an ErrorExpr, already reported
+            return None
         values: list[Value] = []
         first: tuple[Type, Span] | None = None
         types: set[Type] = set()
@@ -439,7 +441,7 @@ class _Checker:
         return word
 
     def _tags(self, clause: Any) -> tuple[str, ...]:
-        if not isinstance(clause, ast.TagsClause):
+        if not isinstance(clause, ast.TagsClause) or not isinstance(clause.tags, ast.ListLit):
             return ()
         out = []
         for item in clause.tags.items:

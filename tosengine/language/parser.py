@@ -10,6 +10,7 @@ every independent error is reported.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from dataclasses import dataclass, field
@@ -106,6 +107,16 @@ def decode_string(raw: str) -> tuple[str, list[tuple[int, int, messages.Message]
 # --------------------------------------------------------------------------
 # Building the AST while parsing
 # --------------------------------------------------------------------------
+
+
+#: Longer number literals are out of range anyway; they are not converted
+#: (Python refuses to convert very long digit strings).
+_MAX_DIGITS = 400
+
+
+def _int(text: str) -> int:
+    """The exact value of an integer literal; a huge stand-in when it is absurdly long."""
+    return int(text) if len(text) <= _MAX_DIGITS else 10**_MAX_DIGITS
 
 
 class _Chunk:
@@ -242,16 +253,17 @@ class _AstBuilder(Transformer):
         text = str(tok)
         kind = tok.type
         if kind == "INT":
-            return ast.Literal("int", int(text), text, span)
+            return ast.Literal("int", _int(text), text, span)
         if kind == "FLOAT":
-            return ast.Literal("float", float(text), text, span)
+            return ast.Literal("float", float(text) if len(text) <= _MAX_DIGITS else math.inf, text, span)
         if kind == "PERCENT":
-            value = float(Fraction(text[:-1].replace("_", "")) / 100)
+            digits = text[:-1].replace("_", "")
+            value = float(Fraction(digits) / 100) if len(digits) <= _MAX_DIGITS else math.inf
             return ast.Literal("percent", value, text, span)
         if kind == "DURATION":
             unit = "ms" if text.endswith("ms") else text[-1]
             digits = text[: -len(unit)]
-            return ast.Literal("duration", int(digits) * DURATION_UNITS[unit], text, span)
+            return ast.Literal("duration", _int(digits) * DURATION_UNITS[unit], text, span)
         if kind in ("TRUE", "FALSE"):
             return ast.Literal("bool", kind == "TRUE", "", span)
         value, errors, _ = decode_string(text)
@@ -332,15 +344,21 @@ _SCAN = re.compile(
 class _Cut:
     start: int
     keyword: str  # "" for the text before the first declaration
-    name: str  # the word after the keyword, if any
+    name: str = ""  # the word after the keyword, if any
+    too_deep: int = -1  # offset of the first bracket nested deeper than MAX_DEPTH
 
 
 def _scan(text: str) -> tuple[list[_Cut], list[tuple[int, int]], bool]:
-    """Declaration starts, comment offsets, and whether the prefix has code."""
-    cuts: list[_Cut] = [_Cut(0, "", "")]
+    """Declaration starts, comment offsets, and whether the prefix has code.
+
+    Brackets are counted on the way, so that a declaration nested too deeply
+    is reported without parsing it.
+    """
+    cuts: list[_Cut] = [_Cut(0, "")]
     comments: list[tuple[int, int]] = []
     prefix_code = False
     after_keyword = False
+    depth = 0
     for m in _SCAN.finditer(text):
         kind = m.lastgroup
         if kind == "comment":
@@ -349,14 +367,27 @@ def _scan(text: str) -> tuple[list[_Cut], list[tuple[int, int]], bool]:
         if kind == "word":
             word = m.group()
             if after_keyword:
-                cuts[-1] = _Cut(cuts[-1].start, cuts[-1].keyword, word)
+                cuts[-1] = _Cut(cuts[-1].start, cuts[-1].keyword, word, cuts[-1].too_deep)
                 after_keyword = False
             if word in TOP_KEYWORDS:
-                cuts.append(_Cut(m.start(), word, ""))
+                cuts.append(_Cut(m.start(), word))
                 after_keyword = True
+                depth = 0
                 continue
-        elif m.group().isspace():
-            continue
+        else:
+            run = m.group()
+            if run.isspace():
+                continue
+            if kind is None and cuts[-1].too_deep < 0:
+                for i, ch in enumerate(run):
+                    if ch in "([":
+                        depth += 1
+                        if depth > limits.MAX_DEPTH:
+                            last = cuts[-1]
+                            cuts[-1] = _Cut(last.start, last.keyword, last.name, m.start() + i)
+                            break
+                    elif ch in ")]" and depth:
+                        depth -= 1
         after_keyword = False
         if len(cuts) == 1:
             prefix_code = True
@@ -517,6 +548,15 @@ def parse_source(source: SourceFile, reporter: Reporter) -> ParsedFile:
     lark, builder = _parser()
     for i, cut in enumerate(cuts):
         if i == 0 and not prefix_code:
+            continue
+        if i > limits.MAX_DECLARATIONS:
+            reporter.error(source.span(cut.start, cut.start + len(cut.keyword)),
+                           messages.too_many_declarations(limits.MAX_DECLARATIONS))
+            break
+        if cut.too_deep >= 0:
+            reporter.error(source.span(cut.too_deep, cut.too_deep + 1), messages.too_deep(limits.MAX_DEPTH))
+            if cut.name:
+                broken.add(cut.name)
             continue
         end = cuts[i + 1].start if i + 1 < len(cuts) else len(text)
         nxt = cuts[i + 1] if i + 1 < len(cuts) else None
