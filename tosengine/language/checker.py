@@ -455,6 +455,9 @@ class _Checker:
         return tuple(out)
 
     def _duration(self, e: ast.Expr, what: str) -> int | None:
+        if isinstance(e, ast.Name) and e.name in self.fields and self._kind(e.name) is None:
+            self.rep.error(e.span, messages.duration_expected(f"the field '{e.name}'"))
+            return None
         v = self._value(e, "const")
         if v is None:
             return None
