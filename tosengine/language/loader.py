@@ -41,15 +41,16 @@ def rule_files(paths: Sequence[PathLike], reporter: Reporter) -> list[Path]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            before = len(found)
+            any_file = False
             for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
                 dirnames.sort()
                 for fn in sorted(filenames):
                     if fn.endswith(".tos"):
                         f = Path(dirpath) / fn
                         if f.is_file():
+                            any_file = True
                             found.setdefault(_identity(f), f)
-            if len(found) == before:
+            if not any_file:
                 reporter.error(str(p), messages.no_rule_files(str(p)))
         elif p.is_file():
             found.setdefault(_identity(p), p)

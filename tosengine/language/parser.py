@@ -431,7 +431,7 @@ def _describe_expected(accepts: set[str]) -> str:
         acc -= _EXPR_START
     if len(acc & _OPERATORS) >= 3:
         parts.append("an operator")
-        acc -= _OPERATORS
+        acc -= _OPERATORS | {"LPAR"}  # a '(' after a name would make a call: not worth saying
     if len(acc & _CLAUSE_TERMS) >= 3:
         parts.append("a clause such as 'when' or 'let'")
         acc -= _CLAUSE_TERMS
