@@ -180,7 +180,7 @@ def test_well_typed(expr: str) -> None:
         ("n in [1.5]", "cannot look for int in a list of float"),
         ("model in model", "the right side of 'in' must be a list, not string"),
         ("[1, 2] == n", "a list is only allowed on the right side of 'in'"),
-        ("n in [1, \"a\"]", "a list holds values of one type; this string follows a int"),
+        ("n in [1, \"a\"]", "a list holds values of one type: this is a string, the first is an int"),
         ("n in [n]", "a list item must be a literal or a const name"),
         ("n in [[1]]", "a list cannot hold another list"),
         ("startswith(model, model)", "the pattern of startswith() must be a string literal or const"),

@@ -79,7 +79,8 @@ def unexpected_character(char: str) -> Message:
         ".": "a number needs a digit before the point, as in 0.5",
     }
     shown = char if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
-    return Message("E110", f"unexpected character {_q(shown)}", hints.get(char))
+    quoted = '"\'"' if char == "'" else _q(shown)
+    return Message("E110", f"unexpected character {quoted}", hints.get(char))
 
 
 def unterminated_string() -> Message:
@@ -359,8 +360,13 @@ def int_out_of_range(text: str) -> Message:
     return Message("E413", f"integer {_q(text)} does not fit in 64 bits")
 
 
+def a_type(type_name: str) -> str:
+    """``an int``, ``a string``."""
+    return f"an {type_name}" if type_name[:1] in "aeiou" else f"a {type_name}"
+
+
 def mixed_list(first: str, other: str) -> Message:
-    return Message("E414", f"a list holds values of one type; this {other} follows a {first}")
+    return Message("E414", f"a list holds values of one type: this is {a_type(other)}, the first is {a_type(first)}")
 
 
 def list_item_not_constant() -> Message:
@@ -455,7 +461,7 @@ def bad_format_spec(spec: str) -> Message:
     return Message(
         "E511",
         f"unknown format {_q(':' + spec)}",
-        "use {name:%} for a percentage, or a spec such as .2f, .1e, d, , or ,.0f",
+        "write {name:%} for a percentage, or a format such as {name:.2f}, {name:.1e}, {name:,d} or {name:,}",
     )
 
 

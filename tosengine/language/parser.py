@@ -506,22 +506,25 @@ def _syntax_error(
         value = str(tok)
         span = source.span(base + tok.start_pos, base + tok.end_pos)
     found = _describe_token(kind, value)
+    line_start = source.text.rfind("\n", 0, span.start) + 1
+    starts_line = not source.text[line_start : span.start].strip()
+    structural = kind in _CLAUSE_TERMS or kind in _DECL_TERMS
+    closers = [t for t in ("RPAR", "RSQB", "RBRACE") if t in accepts]
     if kind == "NAME" and len(accepts & _CLAUSE_TERMS) >= 3:
         msg = messages.unknown_clause(value, suggest(value, ast.CLAUSE_ORDER))
     elif kind == "NAME" and accepts and accepts <= (_DECL_TERMS | {"$END"}):
         msg = messages.unknown_declaration(value, suggest(value, TOP_KEYWORDS))
-    elif value in KEYWORDS and kind != "NAME" and accepts == {"NAME"}:
+    elif value in KEYWORDS and kind != "NAME" and accepts == {"NAME"} and not (structural and starts_line):
         msg = messages.keyword_as_name(value)
     elif kind in ("COMP_OP", "IN", "IS", "NOT") and "AND" in accepts and kind not in accepts:
         msg = messages.chained_comparison(value)
     elif kind == "EQUAL" and "AND" in accepts:
         msg = messages.assignment_in_expression()
-    elif cut_end is not None and tok.type == "$END" and accepts & {"RPAR", "RSQB", "RBRACE"}:
-        closer = next(_PUNCT[t] for t in ("RPAR", "RSQB", "RBRACE") if t in accepts)
-        msg = messages.missing_close(found, closer)
+    elif closers and structural:
+        msg = messages.missing_close(found, _PUNCT[closers[0]])
     else:
         msg = messages.unexpected(found, _describe_expected(accepts))
-        if value in KEYWORDS and kind != "NAME" and "NAME" in accepts:
+        if value in KEYWORDS and kind != "NAME" and "NAME" in accepts and not (structural and starts_line):
             msg = messages.Message(msg.code, msg.text, f"'{value}' is a reserved word; choose another name")
     reporter.error(span, msg)
 
