@@ -67,8 +67,12 @@ def test_unknown_names_suggest(body: str, message: str, help: str) -> None:
     fails('list blocked = ["x"]\nconst limit = 1\n' + rule(body), message, f"= help: {help}")
 
 
-def test_misspelt_clause_keyword() -> None:
+def test_misspelt_keywords() -> None:
     fails(rule("wehn true"), "unknown clause 'wehn'", "did you mean 'when'?")
+    fails(rule("when a adn b"), "found name 'adn'", "did you mean 'and'?")
+    fails(rule("per org_id\nwindow 1h evry 5m\nwhen true"), "found name 'evry'", "did you mean 'every'?")
+    fails("lsit x = [1]", "unknown declaration 'lsit'", "did you mean 'list'?")
+    fails('list x frm "f.txt"', "found name 'frm'", "did you mean 'from'?")
 
 
 def test_missing_list_file(tmp_path: Path) -> None:

@@ -63,7 +63,8 @@ def test_expected_things_are_words_not_terminal_names() -> None:
         "schema { ts timestamp time, x int }": "expected a name or '}', found ','",
         "const x = 1 2": "expected an operator or the end of the declaration, found number 2",
         "rul r { }": "unknown declaration 'rul'",
-        "rule r { title \"t\" when true": "expected a clause such as 'when' or 'let' or '}', found end of file",
+        "rule r { title \"t\" when true": "expected a new clause or '}', found end of file",
+        "rule r { title \"t\" when a adn b }": "expected an operator, a new clause or '}', found name 'adn'",
     }
     for text, message in cases.items():
         out = errors(text)

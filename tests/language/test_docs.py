@@ -74,6 +74,16 @@ def spec_block(start: str) -> str:
     return block
 
 
+def test_every_spec_block_is_covered() -> None:
+    # the declaration forms, the default schema and the rule example; a new
+    # block in the contract must get a test here
+    assert [b.split("\n", 1)[0] for b in SPEC_BLOCKS] == [
+        "schema { FIELD TYPE [time] ... }          # at most one per rule set",
+        "schema {",
+        "rule competing_model_training {",
+    ]
+
+
 def test_spec_copy_is_current() -> None:
     if not SPEC_ORIGINAL.is_file():
         pytest.skip("the shared spec is not next to this checkout")

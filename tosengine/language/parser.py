@@ -433,7 +433,7 @@ def _describe_expected(accepts: set[str]) -> str:
         parts.append("an operator")
         acc -= _OPERATORS | {"LPAR"}  # a '(' after a name would make a call: not worth saying
     if len(acc & _CLAUSE_TERMS) >= 3:
-        parts.append("a clause such as 'when' or 'let'")
+        parts.append("a new clause")
         acc -= _CLAUSE_TERMS
     if acc & _DECL_TERMS:
         parts.append("a declaration (schema, list, const or rule)")
@@ -510,8 +510,11 @@ def _syntax_error(
     starts_line = not source.text[line_start : span.start].strip()
     structural = kind in _CLAUSE_TERMS or kind in _DECL_TERMS
     closers = [t for t in ("RPAR", "RSQB", "RBRACE") if t in accepts]
-    if kind == "NAME" and len(accepts & _CLAUSE_TERMS) >= 3:
-        msg = messages.unknown_clause(value, suggest(value, ast.CLAUSE_ORDER))
+    words = {t.lower() for t in accepts if t.lower() in KEYWORDS}
+    clause_context = len(accepts & _CLAUSE_TERMS) >= 3
+    best = suggest(value, words | set(ast.CLAUSE_ORDER) if clause_context else words) if kind == "NAME" else None
+    if kind == "NAME" and clause_context and (best is None or best in ast.CLAUSE_ORDER):
+        msg = messages.unknown_clause(value, best)
     elif kind == "NAME" and accepts and accepts <= (_DECL_TERMS | {"$END"}):
         msg = messages.unknown_declaration(value, suggest(value, TOP_KEYWORDS))
     elif value in KEYWORDS and kind != "NAME" and accepts == {"NAME"} and not (structural and starts_line):
@@ -526,6 +529,8 @@ def _syntax_error(
         msg = messages.unexpected(found, _describe_expected(accepts))
         if value in KEYWORDS and kind != "NAME" and "NAME" in accepts and not (structural and starts_line):
             msg = messages.Message(msg.code, msg.text, f"'{value}' is a reserved word; choose another name")
+        elif best is not None:
+            msg = messages.Message(msg.code, msg.text, messages.did_you_mean(best))
     reporter.error(span, msg)
 
 
