@@ -88,6 +88,15 @@ def test_fmt_leaves_broken_files_alone(tmp_path: Path) -> None:
     assert good.read_text() != MESSY  # the good file is still formatted
 
 
+def test_fmt_normalises_line_ends_and_bom(tmp_path: Path) -> None:
+    f = tmp_path / "crlf.tos"
+    canonical = 'rule r {\n  title     "t"\n\n  when      n > 1\n}\n'
+    f.write_bytes(b"\xef\xbb\xbf" + canonical.replace("\n", "\r\n").encode())
+    assert run("fmt", "--check", str(f)).exit_code == 1
+    assert run("fmt", str(f)).exit_code == 0
+    assert f.read_bytes() == canonical.encode()
+
+
 def test_fmt_missing_path(tmp_path: Path) -> None:
     assert run("fmt", str(tmp_path / "nope.tos")).exit_code == 2
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tosengine.ir import Action, Severity, Window, load_paths, load_text
-from tosengine.language import RuleError, check_paths, format_text, parse_text
+from tosengine.language import RuleError, format_text, parse_text
 from tosengine.language.functions import AGGREGATES, FUNCTIONS
 from tosengine.language.parser import KEYWORDS
 from tosengine.language.schema import DEFAULT_SCHEMA

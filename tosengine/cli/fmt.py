@@ -38,7 +38,7 @@ def fmt(
             print_rule_error(err)
             failed = True
             continue
-        if text == Path(source.name).read_text(encoding="utf-8"):
+        if Path(source.name).read_bytes() == text.encode("utf-8"):  # CRLF or a BOM counts as a change
             continue
         changed.append(source.name)
         if check:

@@ -176,7 +176,7 @@ def duplicate_name(kind: str, name: str, first: str, first_kind: str) -> Message
     return Message(
         "E304",
         f"duplicate name {_q(name)}: a {first_kind} with this name is declared at {first}",
-        notes=() if kind == first_kind else (f"lists, consts and rules share one namespace",),
+        notes=() if kind == first_kind else ("lists, consts and rules share one namespace",),
     )
 
 
@@ -277,8 +277,6 @@ def list_as_value(name: str) -> Message:
     )
 
 
-def not_a_list(name: str, kind: str) -> Message:
-    return Message("E322", f"{kind} {_q(name)} is not a list", "the right side of 'in' is a list name or [...]")
 
 
 def not_a_const(name: str, kind: str) -> Message:
@@ -293,8 +291,6 @@ def list_file_bad_int(path: str, line: int, text: str) -> Message:
     return Message("E325", f"list file {_q(path, 200)} line {line}: integer {_q(text)} does not fit in 64 bits")
 
 
-def keyword_field_name(word: str) -> Message:
-    return Message("E326", f"{_q(word)} is a reserved word and cannot name a field")
 
 
 # ---- types (E4xx) -------------------------------------------------------
@@ -477,8 +473,6 @@ def step_longer_than_window(step: str, length: str) -> Message:
     return Message("E514", f"the step {step} is longer than the window {length}")
 
 
-def aggregate_needs_window_context(func: str) -> Message:
-    return Message("E515", f"aggregate {func}() cannot be used inside an aggregate's argument")
 
 
 # ---- limits (E6xx) ------------------------------------------------------

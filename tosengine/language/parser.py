@@ -23,7 +23,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from tosengine.language import ast, limits, messages
-from tosengine.language.diagnostics import Reporter, TooManyErrors, suggest
+from tosengine.language.diagnostics import Reporter, suggest
 from tosengine.language.source import SourceFile, Span
 
 __all__ = ["ParsedFile", "parse_source", "KEYWORDS", "decode_string", "DURATION_UNITS"]
