@@ -12,7 +12,7 @@ from typing import Sequence
 from tosengine.language import ast
 from tosengine.language.checked import CheckedRuleSet
 from tosengine.language.checker import check
-from tosengine.language.diagnostics import Reporter, RuleError, TooManyErrors
+from tosengine.language.diagnostics import Reporter, TooManyErrors
 from tosengine.language.loader import normalize, read_sources, rule_files
 from tosengine.language.parser import ParsedFile, parse_source
 from tosengine.language.source import SourceFile
@@ -45,13 +45,7 @@ def check_paths(paths: Sequence[str | os.PathLike]) -> CheckedRuleSet:
     """
     rep = Reporter()
     sources = read_sources(rule_files(paths, rep), rep)
-    if rep.has_errors:
-        # still parse and check what could be read, to report everything at once
-        try:
-            check_sources(sources, rep)
-        except RuleError:
-            pass
-        rep.raise_if_errors()
+    # what could be read is still parsed and checked, to report everything at once
     return check_sources(sources, rep)
 
 
