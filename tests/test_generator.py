@@ -286,7 +286,7 @@ def test_jsonl_round_trip(log: GeneratedLog, tmp_path: Path, suffix: str) -> Non
 def test_jsonl_writes_awkward_strings(tmp_path: Path) -> None:
     weird = ['a "quoted" agent', "back\\slash", "tab\there", "ünïcødé", None]
     table = pa.table({
-        "ts": pa.array([0, 1, 2, 3, 4], pa.timestamp("ms", tz="UTC")),
+        "ts": pa.array([0, 1_000, 2_000_999, 3, 951_782_400_000_000], pa.timestamp("us", tz="UTC")),
         "user_agent": pa.array(weird, pa.string()),
         "temperature": pa.array([1.0, 0.5, None, 2.0, 1e-7], pa.float64()),
     })
@@ -295,7 +295,21 @@ def test_jsonl_writes_awkward_strings(tmp_path: Path) -> None:
     objs = [orjson.loads(line) for line in path.read_bytes().splitlines()]
     assert [o.get("user_agent") for o in objs] == weird
     assert [o.get("temperature") for o in objs] == [1.0, 0.5, None, 2.0, 1e-7]
-    assert objs[0]["ts"] == "1970-01-01T00:00:00.000Z"
+    assert [o["ts"] for o in objs] == ["1970-01-01T00:00:00.000Z", "1970-01-01T00:00:00.001Z",
+                                       "1970-01-01T00:00:02.000Z", "1970-01-01T00:00:00.000Z",
+                                       "2000-02-29T00:00:00.000Z"]
+
+
+def test_jsonl_timestamps_agree_with_arrow_strftime() -> None:
+    from tosengine.generator import _ts_fragment
+
+    rng = np.random.default_rng(0)
+    ms = np.concatenate([rng.integers(-62_135_596_800_000, 253_402_300_799_999, 20_000),
+                         [0, -1, 951_782_400_000, 4_102_444_799_999, DEFAULT_START_MS]])
+    col = pa.array(ms, pa.timestamp("ms", tz="UTC"))
+    ours = _ts_fragment('"ts":', col).to_pylist()
+    arrow = pc.strftime(col, format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
+    assert ours == [f'"ts":"{a}"' for a in arrow]
 
 
 def test_unknown_suffix_is_an_error(log: GeneratedLog, tmp_path: Path) -> None:

@@ -1018,7 +1018,7 @@ def _ts_fragment(prefix: str, col: pa.Array) -> pa.Array | None:
     """``prefix + '"YYYY-MM-DDTHH:MM:SS.mmmZ"'`` per row, or None when numpy cannot do it."""
     if col.null_count:
         return None
-    ms = col.cast(pa.int64()).to_numpy()
+    ms = col.cast(pa.timestamp("ms", tz="UTC"), safe=False).cast(pa.int64()).to_numpy()  # floor to ms
     if len(ms) and (ms.min() < -62_135_596_800_000 or ms.max() > 253_402_300_799_999):
         return None  # outside years 1..9999
     days, rem = np.divmod(ms, DAY)
