@@ -15,15 +15,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
-
-try:  # run from a checkout without the package installed
-    import tosengine.ir.nodes  # noqa: F401
-except ImportError:  # pragma: no cover
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tosengine.ir.nodes import (
     AggFunc,

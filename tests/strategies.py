@@ -20,16 +20,9 @@ aggregate over these streams is exact. Aggregate arguments of ``sum``/``avg``/
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Callable, Sequence
 
 from hypothesis import strategies as st
-
-try:  # run from a checkout without the package installed
-    import tosengine.ir.nodes  # noqa: F401
-except ImportError:  # pragma: no cover
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tosengine.ir.nodes import (
     Action,

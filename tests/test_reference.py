@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from reference import ReferenceResult, format_timestamp, reference_evaluate, wrap64
+from tests.reference import ReferenceResult, format_timestamp, reference_evaluate, wrap64
 from tosengine.ir.nodes import (
     Action,
     AggFunc,

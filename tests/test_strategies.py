@@ -10,8 +10,8 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reference import reference_evaluate
-from strategies import (
+from tests.reference import reference_evaluate
+from tests.strategies import (
     TEST_SCHEMA,
     allowed_lateness,
     batch_cuts,

@@ -3,7 +3,9 @@
 The plan says which event columns the kernels read and how each is encoded,
 which string fields share a dictionary (a *group*: fields whose values are
 compared with each other, so equal strings get equal codes), which per-string
-lookup tables (LUTs) exist, and for each rule the layout of its state rows.
+lookup tables (LUTs) exist, and for each windowed rule its descriptors for the
+generic window machine (:mod:`tosengine.compiler.windows`): the per-event
+arguments its aggregates read, its per-pane accumulators and its aggregates.
 
 Encodings (what the runtime hands the kernel for each used field):
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tosengine import ir
+from tosengine.compiler import layout
 from tosengine.language.types import Type
 
 # ---------------------------------------------------------------------------
@@ -71,22 +74,44 @@ class Lut:
 
 
 @dataclass(frozen=True)
-class Acc:
-    """One per-pane accumulator word of a windowed rule."""
+class Arg:
+    """A per-event value a windowed rule's aggregates read (one per selected event).
 
-    kind: str  # stamp cnt first last true nn sum min max mean m2 dcnt
-    expr: ir.Expr | None
-    dtype: str  # "i" (int64 row) or "f" (float64 row)
-    offset: int  # word offset within the pane block of its row
+    ``mode`` "truth" stores 1 where the (bool) expression is true, else 0, and
+    is never null; "value" stores the value and a null flag. Floats go to the
+    float argument matrix, everything else (ints, bools, times, string codes,
+    and the bit patterns of floats counted by ``distinct``) to the int matrix.
+    """
+
+    index: int
+    expr: ir.Expr
+    mode: str  # "truth" or "value"
+    is_float: bool
+    for_distinct: bool = False
 
 
 @dataclass(frozen=True)
-class DistinctState:
-    """Hash-set state of one ``distinct(x)`` aggregate."""
+class Acc:
+    """One per-pane accumulator word of a windowed rule (a row of its ``A`` descriptor)."""
 
-    index: int  # 0.. within the rule
-    expr: ir.Expr
-    acc: Acc  # the dcnt word (per-pane distinct count or rep histogram)
+    kind: int
+    offset: int  # word within the pane block of its row (int I or float F)
+    arg: int = -1
+    arg_float: bool = False
+    aux1: int = 0  # MEAN: index of the nn accumulator
+    aux2: int = 0  # MEAN: index of the m2 accumulator
+
+
+@dataclass(frozen=True)
+class Agg:
+    """One aggregate of a windowed rule (a row of its ``G`` descriptor)."""
+
+    node: ir.Aggregate
+    func: int
+    is_float: bool
+    acc1: int
+    acc2: int = 0
+    acc3: int = 0  # AVG: 1 when the summed argument is a float
 
 
 @dataclass(frozen=True)
@@ -96,13 +121,15 @@ class RulePlan:
     index: int
     rule: ir.Rule
     key_types: tuple[Type, ...]
-    key_string_only: bool  # one string key field: code → slot array, else a hash table
-    needs_slots: bool  # windowed, or event rule with cooldown
+    keymode: int  # layout.KEY_CODE / KEY_HASH for windowed rules, 0 for event rules
+    window_index: int = -1  # position among the windowed rules
+    args: tuple[Arg, ...] = ()
     accs: tuple[Acc, ...] = ()
-    distincts: tuple[DistinctState, ...] = ()
-    aggregates: tuple[ir.Aggregate, ...] = ()
+    aggs: tuple[Agg, ...] = ()
+    distincts: tuple[tuple[int, int], ...] = ()  # (arg index, dcnt accumulator index)
     pane_words_i: int = 0
     pane_words_f: int = 0
+    dist0: int = 0  # this rule's first distinct table in the global lists
 
     @property
     def windowed(self) -> bool:
@@ -112,46 +139,52 @@ class RulePlan:
     def sliding(self) -> bool:
         return self.rule.window is not None and not self.rule.window.is_tumbling
 
-    # fixed columns of the int64 state row
-    NEXT_WIN = 0  # first window index not yet evaluated
-    LAST_PANE = 1  # highest pane with events
-    POS = 2  # position in the active list
-    LAST_REPORT = 3  # time of the last reported violation (cooldown)
-    ACTIVE = 4  # column used as the active-slot list
-    FREE = 5  # column used as the free-slot stack
-    KEY0 = 6  # key words start here; then one word of key null bits
-
     @property
     def key_width(self) -> int:
         return len(self.rule.key)
 
     @property
     def pane_base(self) -> int:
-        return self.KEY0 + self.key_width + 1
+        return layout.pane_base(self.key_width)
 
-    def acc(self, kind: str, expr: ir.Expr | None = None) -> Acc:
-        for a in self.accs:
-            if a.kind == kind and a.expr == expr:
-                return a
-        raise KeyError((kind, expr))
+    @property
+    def cw_agg0(self) -> int:
+        return layout.cw_agg0(self.key_width)
 
+    def agg_index(self, node: ir.Aggregate) -> int:
+        return next(k for k, a in enumerate(self.aggs) if a.node == node)
 
-# meta words of every rule (int64 array ``M``)
-M_ACTIVE = 0  # number of active slots
-M_FREE = 1  # number of free slots on the stack
-M_UNUSED = 2  # next never-used slot
-M_NEXT_CLOSE = 3  # watermark at which the next window closes
-M_RMASK = 4  # ring size - 1 (panes per slot row)
-M_NEXT_W = 5  # every window below this index is evaluated for all keys
-M_MAX_PANE = 6  # highest pane with events over all keys
-M_KEYS = 7  # entries in the key hash table
-M_DIST = 8  # per distinct aggregate: 5 words from here
-D_S_COUNT, D_Q_COUNT, D_Q_SORTED, D_Q_LAST, D_R_COUNT = range(5)
-D_WORDS = 5
+    def params(self) -> list[int]:
+        """The rule's ``P`` parameter words (see :mod:`tosengine.compiler.layout`)."""
+        w = self.rule.window
+        assert w is not None
+        p = [0] * layout.P_SIZE
+        p[layout.P_LENGTH] = w.length_ms
+        p[layout.P_STEP] = w.step_ms
+        p[layout.P_PANES] = w.panes
+        p[layout.P_KEYMODE] = self.keymode
+        p[layout.P_KEYW] = self.key_width
+        p[layout.P_PBASE] = self.pane_base
+        p[layout.P_SI] = self.pane_words_i
+        p[layout.P_SF] = max(self.pane_words_f, 1)
+        p[layout.P_NACC] = len(self.accs)
+        p[layout.P_NDIST] = len(self.distincts)
+        p[layout.P_NAGG] = len(self.aggs)
+        p[layout.P_DIST0] = self.dist0
+        return p
+
+    def acc_rows(self) -> list[list[int]]:
+        return [[a.kind, a.offset, a.arg, int(a.arg_float), a.aux1, a.aux2] for a in self.accs]
+
+    def agg_rows(self) -> list[list[int]]:
+        return [[g.func, int(g.is_float), g.acc1, g.acc2, g.acc3] for g in self.aggs]
+
+    def distinct_rows(self) -> list[list[int]]:
+        return [[arg, acc] for arg, acc in self.distincts]
 
 
 def meta_size(rp: RulePlan) -> int:
-    return M_DIST + D_WORDS * len(rp.distincts)
+    return layout.M_DIST + layout.D_WORDS * len(rp.distincts)
 
 
 @dataclass(frozen=True)
@@ -163,13 +196,19 @@ class Plan:
     groups: tuple[Group, ...]
     luts: tuple[Lut, ...]
     rules: tuple[RulePlan, ...]
-    key_words: int  # max key width over rules (output row layout)
-    let_words: int  # max lets over rules
     lut_index: dict = field(default_factory=dict, compare=False)  # (group, op, arg) -> Lut
 
     @property
     def time_field(self) -> str:
         return self.program.schema.time_field
+
+    @property
+    def window_rules(self) -> tuple[RulePlan, ...]:
+        return tuple(rp for rp in self.rules if rp.windowed)
+
+    @property
+    def distinct_count(self) -> int:
+        return sum(len(rp.distincts) for rp in self.rules)
 
     def column(self, name: str) -> Column:
         for c in self.columns:
@@ -187,26 +226,6 @@ class Plan:
         """The dictionary group whose codes the string expression ``e`` yields."""
         srcs = sorted(_string_sources(e, lets))
         return self.group_of_field(srcs[0] if srcs else LITERALS).id
-
-    # output row layout (int64 ``out_i``; float64 ``out_f`` holds float lets)
-    O_RULE, O_ROW, O_WIN, O_TIME, O_EVENTS, O_FIRST, O_LAST, O_LETNULL = range(8)
-    O_KEY0 = 8
-
-    @property
-    def o_keynull(self) -> int:
-        return self.O_KEY0 + self.key_words
-
-    @property
-    def o_let0(self) -> int:
-        return self.o_keynull + 1
-
-    @property
-    def out_width_i(self) -> int:
-        return self.o_let0 + max(self.let_words, 1)
-
-    @property
-    def out_width_f(self) -> int:
-        return max(self.let_words, 1)
 
 
 # ---------------------------------------------------------------------------
@@ -388,15 +407,18 @@ def build_plan(program: ir.Program) -> Plan:
                     need_lut(group_of(node.operand, lets), "in", tuple(node.values),
                              LutKind.BOOL)
 
-    rules = tuple(_plan_rule(i, r, program) for i, r in enumerate(program.rules))
+    rules: list[RulePlan] = []
+    dist0 = 0
+    for i, r in enumerate(program.rules):
+        rp = _plan_rule(i, r, program, sum(x.windowed for x in rules), dist0)
+        dist0 += len(rp.distincts)
+        rules.append(rp)
     return Plan(
         program=program,
         columns=columns,
         groups=groups,
         luts=tuple(luts),
-        rules=rules,
-        key_words=max([len(r.key) for r in program.rules] + [1]),
-        let_words=max([len(r.lets) for r in program.rules] + [1]),
+        rules=tuple(rules),
         lut_index=lut_index,
     )
 
@@ -410,54 +432,84 @@ def _aggregates(rule: ir.Rule) -> list[ir.Aggregate]:
     return out
 
 
-def _plan_rule(index: int, rule: ir.Rule, program: ir.Program) -> RulePlan:
+def _plan_rule(index: int, rule: ir.Rule, program: ir.Program, window_index: int,
+               dist0: int) -> RulePlan:
     key_types = tuple(program.schema.get(k).type for k in rule.key)  # type: ignore[union-attr]
-    key_string_only = len(key_types) == 1 and key_types[0] is Type.STRING
-    needs_slots = rule.window is not None or rule.cooldown_ms is not None
     if rule.window is None:
-        return RulePlan(index, rule, key_types, key_string_only, needs_slots)
+        return RulePlan(index, rule, key_types, 0)
+    keymode = layout.KEY_CODE if key_types == (Type.STRING,) else layout.KEY_HASH
 
-    aggs = _aggregates(rule)
-    accs_i: list[tuple[str, ir.Expr | None]] = [("stamp", None), ("cnt", None),
-                                                 ("first", None), ("last", None)]
-    accs_f: list[tuple[str, ir.Expr | None]] = []
+    args: list[Arg] = []
 
-    def add(kind: str, expr: ir.Expr | None, is_float: bool) -> None:
-        lst = accs_f if is_float else accs_i
-        if (kind, expr) not in lst:
-            lst.append((kind, expr))
+    def arg(expr: ir.Expr, mode: str, for_distinct: bool = False) -> Arg:
+        for a in args:
+            if a.expr == expr and a.mode == mode and a.for_distinct == for_distinct:
+                return a
+        is_float = mode == "value" and expr.type is Type.FLOAT and not for_distinct
+        a = Arg(len(args), expr, mode, is_float, for_distinct)
+        args.append(a)
+        return a
 
-    for a in aggs:
-        x = a.arg
-        xf = x is not None and x.type is Type.FLOAT
-        if a.func in (ir.AggFunc.COUNT, ir.AggFunc.FRACTION):
-            if x is not None:
-                add("true", x, False)
-        elif a.func in (ir.AggFunc.SUM, ir.AggFunc.AVG):
-            add("nn", x, False)
-            add("sum", x, xf)
-        elif a.func in (ir.AggFunc.MIN, ir.AggFunc.MAX):
-            add("nn", x, False)
-            add(a.func.value, x, xf)
-        elif a.func is ir.AggFunc.STDDEV:
-            add("nn", x, False)
-            add("mean", x, True)
-            add("m2", x, True)
-        elif a.func is ir.AggFunc.DISTINCT:
-            add("dcnt", x, False)
-    accs = tuple(
-        [Acc(k, e, "i", o) for o, (k, e) in enumerate(accs_i)]
-        + [Acc(k, e, "f", o) for o, (k, e) in enumerate(accs_f)]
-    )
-    distinct_exprs = [a.arg for a in aggs if a.func is ir.AggFunc.DISTINCT]
-    distincts = tuple(
-        DistinctState(j, x, next(a for a in accs if a.kind == "dcnt" and a.expr == x))
-        for j, x in enumerate(distinct_exprs)
-    )
+    # accumulators 0..3 are always STAMP, CNT, FIRST, LAST (the machine relies on it)
+    accs: list[Acc] = [Acc(layout.ACC_STAMP, layout.STAMP), Acc(layout.ACC_CNT, layout.CNT),
+                       Acc(layout.ACC_FIRST, layout.FIRST), Acc(layout.ACC_LAST, layout.LAST)]
+    words = {"i": layout.PANE_FIXED, "f": 0}
+
+    def acc(kind: int, a: Arg, is_float: bool) -> int:
+        for k, x in enumerate(accs):
+            if x.kind == kind and x.arg == a.index:
+                return k
+        row = "f" if is_float else "i"
+        accs.append(Acc(kind, words[row], a.index, a.is_float))
+        words[row] += 1
+        return len(accs) - 1
+
+    aggs: list[Agg] = []
+    distincts: list[tuple[int, int]] = []
+    for node in _aggregates(rule):
+        x = node.arg
+        f = node.func
+        if f in (ir.AggFunc.COUNT, ir.AggFunc.FRACTION):
+            a1 = 1 if x is None else acc(layout.ACC_TRUE, arg(x, "truth"), False)
+            if f is ir.AggFunc.COUNT:
+                aggs.append(Agg(node, layout.AGG_COUNT, False, a1))
+            else:
+                aggs.append(Agg(node, layout.AGG_FRACTION, True, a1, 1))
+            continue
+        assert x is not None
+        xf = x.type is Type.FLOAT
+        if f is ir.AggFunc.DISTINCT:
+            a = arg(x, "value", for_distinct=True)
+            d = acc(layout.ACC_DCNT, a, False)
+            if (a.index, d) not in distincts:
+                distincts.append((a.index, d))
+            aggs.append(Agg(node, layout.AGG_DISTINCT, False, d))
+            continue
+        a = arg(x, "value")
+        nn = acc(layout.ACC_NN, a, False)  # before the accumulators that read it
+        if f in (ir.AggFunc.SUM, ir.AggFunc.AVG):
+            sm = acc(layout.ACC_SUM_F if xf else layout.ACC_SUM_I, a, xf)
+            if f is ir.AggFunc.SUM:
+                aggs.append(Agg(node, layout.AGG_SUM, xf, sm, nn))
+            else:
+                aggs.append(Agg(node, layout.AGG_AVG, True, sm, nn, int(xf)))
+        elif f in (ir.AggFunc.MIN, ir.AggFunc.MAX):
+            is_min = f is ir.AggFunc.MIN
+            kind = ((layout.ACC_MIN_F if xf else layout.ACC_MIN_I) if is_min
+                    else (layout.ACC_MAX_F if xf else layout.ACC_MAX_I))
+            m = acc(kind, a, xf)
+            aggs.append(Agg(node, layout.AGG_MIN if is_min else layout.AGG_MAX, xf, m, nn))
+        elif f is ir.AggFunc.STDDEV:
+            m2 = acc(layout.ACC_M2, a, True)
+            mean = acc(layout.ACC_MEAN, a, True)
+            accs[mean] = Acc(layout.ACC_MEAN, accs[mean].offset, a.index, a.is_float, nn, m2)
+            aggs.append(Agg(node, layout.AGG_STDDEV, True, mean, m2))
+        else:  # pragma: no cover - the IR has no other aggregate
+            raise AssertionError(f)
     return RulePlan(
-        index, rule, key_types, key_string_only, needs_slots,
-        accs=accs, distincts=distincts, aggregates=tuple(aggs),
-        pane_words_i=len(accs_i), pane_words_f=len(accs_f),
+        index, rule, key_types, keymode, window_index,
+        args=tuple(args), accs=tuple(accs), aggs=tuple(aggs), distincts=tuple(distincts),
+        pane_words_i=words["i"], pane_words_f=words["f"], dist0=dist0,
     )
 
 

@@ -48,19 +48,6 @@ def hash3(k0: np.int64, k1: np.int64, k2: np.int64, width: int) -> np.uint64:
 
 
 @njit(**_JIT)
-def ht_find(tab, k0, k1, k2, width):
-    """Index of the entry with key (k0[, k1[, k2]]), or -1."""
-    mask = tab.shape[0] - 1
-    i = np.int64(hash3(k0, k1, k2, width) & np.uint64(mask))
-    while True:
-        if tab[i, 0] == 0:
-            return np.int64(-1)
-        if tab[i, 1] == k0 and (width < 2 or tab[i, 2] == k1) and (width < 3 or tab[i, 3] == k2):
-            return i
-        i = (i + 1) & mask
-
-
-@njit(**_JIT)
 def ht_upsert(tab, k0, k1, k2, width):
     """Index of the entry with this key, inserting it (value 0) if absent.
 
@@ -84,48 +71,14 @@ def ht_upsert(tab, k0, k1, k2, width):
 
 
 @njit(**_JIT)
-def ht_delete(tab, index, width):
-    """Remove the entry at ``index`` (backward-shift deletion, no tombstones)."""
-    mask = tab.shape[0] - 1
-    i = index
-    j = i
-    while True:
-        j = (j + 1) & mask
-        if tab[j, 0] == 0:
-            break
-        home = np.int64(hash3(tab[j, 1], tab[j, 2] if width > 1 else 0,
-                              tab[j, 3] if width > 2 else 0, width) & np.uint64(mask))
-        # move j back to i when i lies cyclically in [home, j)
-        if (j > i and (home <= i or home > j)) or (j < i and (home <= i and home > j)):
-            for c in range(tab.shape[1]):
-                tab[i, c] = tab[j, c]
-            i = j
-    tab[i, 0] = 0
-
-
-@njit(**_JIT)
-def ht_rehash(old, new, width):
-    """Insert every used entry of ``old`` into the empty table ``new``."""
-    mask = new.shape[0] - 1
-    for e in range(old.shape[0]):
-        if old[e, 0] == 0:
-            continue
-        i = np.int64(hash3(old[e, 1], old[e, 2] if width > 1 else 0,
-                           old[e, 3] if width > 2 else 0, width) & np.uint64(mask))
-        while new[i, 0] != 0:
-            i = (i + 1) & mask
-        for c in range(old.shape[1]):
-            new[i, c] = old[e, c]
-
-
-@njit(**_JIT)
-def ht_rehash_live(old, new, width, slots_state, col, pane_word):
+def ht_rehash_live(old, new, width, slots_state, col, pane_word, min_pane):
     """Rehash only entries still needed by an open window.
 
     Entries are keyed ``(slot, pane, value)`` (``pane_word`` = 2) or
     ``(slot, value)`` with the pane as value (``pane_word`` = -1). An entry is
-    live while its pane is >= ``slots_state[slot, col]`` (the first pane any
-    unevaluated window of that slot can still read). Returns the live count.
+    live while its pane is >= ``min_pane`` and >= ``slots_state[slot, col]``
+    (the first pane any unevaluated window of that slot can still read).
+    Returns the live count.
     """
     mask = new.shape[0] - 1
     live = 0
@@ -134,7 +87,7 @@ def ht_rehash_live(old, new, width, slots_state, col, pane_word):
             continue
         slot = old[e, 1]
         pane = old[e, pane_word] if pane_word > 0 else old[e, width + 1]
-        if pane < slots_state[slot, col]:
+        if pane < min_pane or pane < slots_state[slot, col]:
             continue
         i = np.int64(hash3(old[e, 1], old[e, 2] if width > 1 else 0,
                            old[e, 3] if width > 2 else 0, width) & np.uint64(mask))
@@ -257,24 +210,3 @@ def lateness(ts, bad, max_seen, allowed_lateness):
         elif t > m:
             m = t
     return late, m
-
-
-@njit(**_JIT)
-def sort_queue(q, qn):
-    """Stable-sort the first ``qn`` rows of a distinct queue by pane (column 1)."""
-    order = np.argsort(q[:qn, 1], kind="mergesort")
-    tmp = np.empty((qn, 3), dtype=np.int64)
-    for j in range(qn):
-        for c in range(3):
-            tmp[j, c] = q[order[j], c]
-    for j in range(qn):
-        for c in range(3):
-            q[j, c] = tmp[j, c]
-
-
-@njit(**_JIT)
-def drop_queue_head(q, m, qn):
-    """Remove the first ``m`` of ``qn`` queued rows, keeping order."""
-    for j in range(m, qn):
-        for c in range(3):
-            q[j - m, c] = q[j, c]

@@ -10,32 +10,29 @@ import orjson
 import pyarrow as pa
 
 from tosengine import ir
-from tosengine.compiler import Kernels
-from tosengine.compiler.codegen import (
+from tosengine.compiler import Kernels, layout
+from tosengine.compiler.codegen import judge_args, select_args
+from tosengine.compiler.plan import Plan, RulePlan
+from tosengine.compiler.prims import EMPTY, lateness
+from tosengine.compiler.windows import (
     C_LATENESS,
     C_NEED,
     C_NEED_RULE,
-    C_OUT,
     C_PHASE,
     C_POS,
     C_RULE,
     C_WM,
     CTL_SIZE,
-    NEED_OUT,
-    NEED_SLOTS,
     PH_FIND,
-    col,
-    mask,
-    run_args,
+    apply_cooldown,
+    run_windows,
 )
-from tosengine.compiler.plan import Plan
-from tosengine.compiler.prims import EMPTY, lateness
 from tosengine.language.types import Type
 from tosengine.runtime.encode import EncodedBatch, encode_batch
 from tosengine.runtime.inputs import RawBatch, record_batches
 from tosengine.runtime.luts import LutTables
 from tosengine.runtime.render import json_value, message
-from tosengine.runtime.state import Outputs, RuleState
+from tosengine.runtime.state import State
 from tosengine.runtime.strings import StringDictionary
 from tosengine.runtime.timeparse import format_ms, time_ms
 from tosengine.runtime.violation import Violation
@@ -82,17 +79,21 @@ class Evaluator:
         self.allowed_lateness_ms = int(allowed_lateness_ms)
         self.dictionaries = [StringDictionary(g.literals) for g in self.plan.groups]
         self.luts = LutTables(self.plan, self.dictionaries)
-        self.states = [RuleState(rp, self.allowed_lateness_ms) for rp in self.plan.rules]
-        self.outputs = Outputs(self.plan)
+        self.state = State(self.plan, self.allowed_lateness_ms)
         self.ctl = np.zeros(CTL_SIZE, dtype=np.int64)
         self.ctl[C_WM] = EMPTY
         self.ctl[C_LATENESS] = self.allowed_lateness_ms
+        self.counts_buf = np.zeros(max(len(self.plan.rules), 1), dtype=np.int64)
         self.max_seen = np.int64(EMPTY)
         self.dead_letters: list[DeadLetter] = []
         self.counts: Counter[str] = Counter()
         self.finished = False
         self.rows_fed = 0  # events fed so far: in-memory inputs are numbered from here
         self._string_let_groups = self._let_groups()
+        self._key_groups = {
+            rp.index: self.plan.group_of_field(rp.rule.key[0]).id
+            for rp in self.plan.window_rules if rp.keymode == layout.KEY_CODE
+        }
 
     # -- public ---------------------------------------------------------------
 
@@ -118,16 +119,10 @@ class Evaluator:
         if self.finished:
             return []
         self.finished = True
-        self.ctl[C_RULE] = 0
-        self.ctl[C_OUT] = 0
-        run = self.kernels.module.run
-        args = self._args(run_args(self.plan), self._empty_batch(), np.zeros(0, np.uint8), True)
-        while run(*args) != 0:
-            self._grow()
-            args = self._args(run_args(self.plan), self._empty_batch(), np.zeros(0, np.uint8),
-                              True)
-        return sort_violations(self._decode(None), self.program)
-
+        if not self.plan.window_rules:
+            return []
+        self._run_windows(np.zeros(0, np.int64), np.zeros(0, np.uint8), final=True)
+        return sort_violations(self._windowed_violations(), self.program)
 
     def take_dead_letters(self) -> list[DeadLetter]:
         """Return and forget the dead letters collected so far."""
@@ -137,93 +132,213 @@ class Evaluator:
     # -- batches --------------------------------------------------------------
 
     def _feed_raw(self, raw: RawBatch, base: int) -> list[Violation]:
-        if raw.batch.num_rows == 0:
+        n = raw.batch.num_rows
+        if n == 0:
             return []
-        self.rows_fed += raw.batch.num_rows
+        self.rows_fed += n
         enc = encode_batch(self.plan, self.program.schema, self.dictionaries, raw.batch, raw.bad)
         self.luts.extend()
-        for st in self.states:
-            if st.rp.needs_slots and st.rp.key_string_only:
-                st.ensure_key_codes(self.dictionaries,
-                                    self.plan.group_of_field(st.rp.rule.key[0]).id)
+        self.state.ensure_key_codes({r: len(self.dictionaries[g])
+                                     for r, g in self._key_groups.items()})
         bad = enc.bad.view(np.uint8)
         late, self.max_seen = lateness(enc.ts, bad, self.max_seen, self.allowed_lateness_ms)
         skip = late | bad
-        self.counts["events"] += enc.num_rows
+        self.counts["events"] += n
         self._dead_letters(raw, enc, late, 0 if raw.source is not None else base)
-        self.ctl[C_POS] = 0
-        self.ctl[C_PHASE] = PH_FIND
-        self.ctl[C_OUT] = 0
-        run = self.kernels.module.run
-        names = run_args(self.plan)
-        while run(*self._args(names, enc, skip, False)) != 0:
-            self._grow()
-        return self._decode(enc)
 
-    def _empty_batch(self) -> EncodedBatch:
-        """Zero-row columns of the right dtypes (``run`` with ``final`` reads no rows)."""
-        args: dict[str, np.ndarray] = {}
-        for c in self.plan.columns:
-            if c.name == self.plan.time_field:
-                continue
-            dtype = {Type.STRING: np.int32, Type.FLOAT: np.float64, Type.BOOL: np.uint8}.get(
-                c.type, np.int64)
-            args[col(c.name)] = np.zeros(0, dtype)
-            if c.type is not Type.STRING:
-                args[mask(c.name)] = np.zeros(0, np.uint8)
-        return EncodedBatch(pa.record_batch([], names=[]), np.zeros(0, np.int64),
-                            np.zeros(0, bool), {}, args)
-
-    def _args(self, names: list[str], enc: EncodedBatch, skip: np.ndarray,
-              final: bool) -> list[object]:
-        out: list[object] = []
-        for name in names:
-            if name == "ctl":
-                out.append(self.ctl)
-            elif name == "final":
-                out.append(final)
-            elif name == "ts":
-                out.append(enc.ts)
-            elif name == "late":
-                out.append(skip)
-            elif name == "out_i":
-                out.append(self.outputs.out_i)
-            elif name == "out_f":
-                out.append(self.outputs.out_f)
-            elif name.startswith("lut_"):
-                out.append(self.luts.arrays[int(name[4:])])
-            elif name[:2] in ("I_", "F_", "M_", "K_", "S_", "Q_", "R_"):
-                rule = int(name.split("_")[1])
-                out.append(self.states[rule].arrays[name])
-            else:
-                out.append(enc.args[name])
-        for a in out:
-            # one numba signature for every batch: columns are always read-only
-            # (zero-copy Arrow views are; our own arrays are made so)
-            if isinstance(a, np.ndarray) and a is not self.ctl and a.flags.writeable and (
-                    a is enc.ts or a is skip or any(a is v for v in enc.args.values())):
-                a.flags.writeable = False
+        st = self.state
+        st.reserve(n)
+        counts = self.counts_buf
+        self.kernels.module.select(*self._args(select_args(self.plan), enc, skip))
+        out: list[Violation] = []
+        if self.plan.window_rules:
+            for rp in self.plan.window_rules:
+                m = st.M[rp.window_index]
+                m[layout.M_CURSOR] = 0
+                m[layout.M_NSEL] = counts[rp.index]
+            self._run_windows(enc.ts, skip, final=False)
+            out += self._windowed_violations()
+        out += self._event_violations(enc, counts)
         return out
 
-    def _grow(self) -> None:
-        need = int(self.ctl[C_NEED])
-        if need == NEED_OUT:
-            self.outputs.grow()
-            return
-        st = self.states[int(self.ctl[C_NEED_RULE])]
-        if need == NEED_SLOTS and not st.rp.windowed and self.watermark is not None:
-            # an event rule's cooldown slots: first release those that expired
-            sweep = getattr(self.kernels.module, f"sweep_{st.rp.index}")
-            from tosengine.compiler.codegen import rule_state_args
+    def _args(self, names: list[str], enc: EncodedBatch, skip: np.ndarray) -> list[object]:
+        out: list[object] = []
+        arrays = self.state.arrays
+        for name in names:
+            if name == "ts":
+                out.append(enc.ts)
+            elif name == "skip":
+                out.append(skip)
+            elif name == "counts":
+                out.append(self.counts_buf)
+            elif name.startswith("lut_"):
+                out.append(self.luts.arrays[int(name[4:])])
+            elif name in arrays:
+                out.append(arrays[name])
+            else:
+                a = enc.args[name]
+                # one numba signature for every batch: columns are always read-only
+                if a.flags.writeable:
+                    a.flags.writeable = False
+                out.append(a)
+        if enc.ts.flags.writeable:
+            enc.ts.flags.writeable = False
+        if skip.flags.writeable:
+            skip.flags.writeable = False
+        return out
 
-            sweep(self.watermark, *[st.arrays[n] for n in rule_state_args(st.rp)])
-            from tosengine.compiler.plan import M_FREE
-
-            if st.arrays[f"M_{st.rp.index}"][M_FREE] > 0:
-                return
-        st.grow(need)
+    def _run_windows(self, ts: np.ndarray, skip: np.ndarray, final: bool) -> None:
+        st = self.state
+        for m in st.M:
+            m[layout.M_NCW] = 0
+        if not final:
+            self.ctl[C_POS] = 0
+            self.ctl[C_PHASE] = PH_FIND
+        self.ctl[C_RULE] = 0
+        for a in (ts, skip):
+            a.flags.writeable = False
+        while run_windows(self.ctl, final, ts, skip, *st.lists.args()) != 0:
+            st.grow(int(self.ctl[C_NEED]), int(self.ctl[C_NEED_RULE]))
 
     # -- results --------------------------------------------------------------
+
+    def _windowed_violations(self) -> list[Violation]:
+        st = self.state
+        ncw = np.array([m[layout.M_NCW] for m in st.M], dtype=np.int64)
+        if not ncw.any():
+            return []
+        self.kernels.module.judge(*[
+            self.luts.arrays[int(a[4:])] if a.startswith("lut_") else
+            ncw if a == "ncw" else st.arrays[a] for a in judge_args(self.plan)])
+        out: list[Violation] = []
+        for rp in self.plan.window_rules:
+            n = int(ncw[rp.window_index])
+            if n == 0:
+                continue
+            r = rp.index
+            cw = st.CW[rp.window_index]
+            fire = st.arrays[f"fire_{r}"]
+            w = rp.rule.window
+            assert w is not None
+            if rp.rule.cooldown_ms is not None:
+                times = cw[:n, layout.CW_W] * w.step_ms + w.length_ms
+                keys = np.ascontiguousarray(
+                    cw[:n, layout.CW_KEY0: layout.CW_KEY0 + rp.key_width + 1])
+                rows = self._cooldown(rp, times, keys, fire, n)
+            else:
+                rows = np.flatnonzero(fire[:n])
+            for q in rows:
+                q = int(q)
+                start = int(cw[q, layout.CW_W]) * w.step_ms
+                out.append(self._violation(
+                    rp, cw[q, layout.CW_KEY0: layout.CW_KEY0 + rp.key_width + 1], q,
+                    start + w.length_ms, int(cw[q, layout.CW_CNT]), int(cw[q, layout.CW_FIRST]),
+                    int(cw[q, layout.CW_LAST]), (format_ms(start), format_ms(start + w.length_ms)),
+                    None, -1))
+        return out
+
+    def _event_violations(self, enc: EncodedBatch, counts: np.ndarray) -> list[Violation]:
+        st = self.state
+        out: list[Violation] = []
+        for rp in self.plan.rules:
+            if rp.windowed:
+                continue
+            r = rp.index
+            n = int(counts[r])
+            if n == 0:
+                continue
+            rows_arr = st.arrays[f"row_{r}"]
+            kw = st.arrays[f"kw_{r}"]
+            if rp.rule.cooldown_ms is not None:
+                times = enc.ts[rows_arr[:n]]
+                fire = np.ones(n, np.uint8)
+                picked = self._cooldown(rp, times, kw[:n], fire, n)
+            else:
+                picked = range(n)
+            for q in picked:
+                q = int(q)
+                row = int(rows_arr[q])
+                t = int(enc.ts[row])
+                out.append(self._violation(rp, kw[q], q, t, 1, t, t, (None, None), enc, row))
+        return out
+
+    def _cooldown(self, rp: RulePlan, times: np.ndarray, keys: np.ndarray, fire: np.ndarray,
+                  n: int) -> np.ndarray:
+        cd = self.state.cooldowns[rp.index]
+        reported = np.zeros(n, np.uint8)
+        times = np.ascontiguousarray(times, dtype=np.int64)
+        start = 0
+        while True:
+            start = apply_cooldown(start, n, times, keys, cd.width, fire, reported, cd.table,
+                                   cd.count, cd.cooldown_ms)
+            if start < 0:
+                return np.flatnonzero(reported)
+            cd.grow(self.watermark)
+
+    def _violation(self, rp: RulePlan, key_words: np.ndarray, q: int, time: int, events: int,
+                   first: int, last: int, window: tuple[str | None, str | None],
+                   enc: EncodedBatch | None, row: int) -> Violation:
+        rule = rp.rule
+        st = self.state
+        r = rp.index
+        keynull = int(key_words[rp.key_width])
+        key_raw: dict[str, object] = {}
+        for j, (name, t) in enumerate(zip(rule.key, rp.key_types)):
+            key_raw[name] = None if (keynull >> j) & 1 else self._word(int(key_words[j]), t, name)
+        lvi, lvf, lvn = st.arrays[f"lvi_{r}"], st.arrays[f"lvf_{r}"], st.arrays[f"lvn_{r}"]
+        lets_raw: dict[str, object] = {}
+        for j, let in enumerate(rule.lets):
+            if lvn[q, j]:
+                lets_raw[let.name] = None
+            elif let.type is Type.FLOAT:
+                lets_raw[let.name] = float(lvf[q, j])
+            elif let.type is Type.STRING:
+                g = self._string_let_groups[(r, let.name)]
+                lets_raw[let.name] = self.dictionaries[g].decode(int(lvi[q, j]))
+            elif let.type is Type.BOOL:
+                lets_raw[let.name] = bool(lvi[q, j])
+            else:
+                lets_raw[let.name] = int(lvi[q, j])
+        request_id = None
+        if enc is not None and "request_id" in self.program.schema:
+            rid = _field_value(enc.batch, "request_id", row)
+            request_id = rid if isinstance(rid, str) else None
+
+        def lookup(p: ir.Placeholder) -> object:
+            if p.kind is ir.PlaceholderKind.LET:
+                return lets_raw[p.name]
+            if p.name in key_raw:
+                return key_raw[p.name]
+            if enc is None:
+                return None
+            if p.type is Type.TIMESTAMP:
+                if p.name not in enc.batch.schema.names:
+                    return None
+                column = enc.batch.column(p.name)
+                if not column[row].is_valid:
+                    return None
+                return int(time_ms(column.slice(row, 1))[0][0])
+            return _field_value(enc.batch, p.name, row)
+
+        types = {let.name: let.type for let in rule.lets}
+        self.counts["violations"] += 1
+        return Violation.model_construct(
+            rule=rule.name,
+            title=rule.title,
+            clause=rule.clause,
+            severity=rule.severity.value,
+            action=rule.action.value,
+            key={k: json_value(v, t) for (k, v), t in zip(key_raw.items(), rp.key_types)},
+            window_start=window[0],
+            window_end=window[1],
+            time=format_ms(time),
+            values={k: json_value(v, types[k]) for k, v in lets_raw.items()},
+            message=message(rule.message, lookup),
+            events=events,
+            first_seen=format_ms(first),
+            last_seen=format_ms(last),
+            request_id=request_id,
+        )
 
     def _dead_letters(self, raw: RawBatch, enc: EncodedBatch, late: np.ndarray,
                       base: int) -> None:
@@ -257,84 +372,6 @@ class Evaluator:
             return bool(word)
         return int(word)
 
-    def _decode(self, enc: EncodedBatch | None) -> list[Violation]:
-        plan = self.plan
-        n = int(self.ctl[C_OUT])
-        oi, of = self.outputs.out_i, self.outputs.out_f
-        has_request_id = "request_id" in self.program.schema
-        out = []
-        for o in range(n):
-            row = oi[o]
-            rp = plan.rules[int(row[plan.O_RULE])]
-            rule = rp.rule
-            keynull = int(row[plan.o_keynull])
-            key_raw = {}
-            for j, (name, t) in enumerate(zip(rule.key, rp.key_types)):
-                key_raw[name] = None if (keynull >> j) & 1 else self._word(
-                    int(row[plan.O_KEY0 + j]), t, name)
-            letnull = int(row[plan.O_LETNULL])
-            lets_raw: dict[str, object] = {}
-            for j, let in enumerate(rule.lets):
-                if (letnull >> j) & 1:
-                    lets_raw[let.name] = None
-                elif let.type is Type.FLOAT:
-                    lets_raw[let.name] = float(of[o, j])
-                elif let.type is Type.STRING:
-                    g = self._string_let_groups[(rp.index, let.name)]
-                    lets_raw[let.name] = self.dictionaries[g].decode(int(row[plan.o_let0 + j]))
-                elif let.type is Type.BOOL:
-                    lets_raw[let.name] = bool(row[plan.o_let0 + j])
-                else:
-                    lets_raw[let.name] = int(row[plan.o_let0 + j])
-            ev_row = int(row[plan.O_ROW])
-            if rule.window is not None:
-                w = int(row[plan.O_WIN])
-                start = w * rule.window.step_ms
-                window = (format_ms(start), format_ms(start + rule.window.length_ms))
-            else:
-                window = (None, None)
-            request_id = None
-            if rule.window is None and has_request_id and enc is not None:
-                rid = _field_value(enc.batch, "request_id", ev_row)
-                request_id = rid if isinstance(rid, str) else None
-
-            def lookup(p: ir.Placeholder, enc=enc, ev_row=ev_row, lets_raw=lets_raw,
-                       key_raw=key_raw) -> object:
-                if p.kind is ir.PlaceholderKind.LET:
-                    return lets_raw[p.name]
-                if p.name in key_raw:
-                    return key_raw[p.name]
-                if enc is None:
-                    return None
-                if p.type is Type.TIMESTAMP:
-                    col = enc.batch.column(p.name) if p.name in enc.batch.schema.names else None
-                    if col is None or not col[ev_row].is_valid:
-                        return None
-                    return int(time_ms(col.slice(ev_row, 1))[0][0])
-                return _field_value(enc.batch, p.name, ev_row)
-
-            types = {let.name: let.type for let in rule.lets}
-            out.append(Violation.model_construct(
-                rule=rule.name,
-                title=rule.title,
-                clause=rule.clause,
-                severity=rule.severity.value,
-                action=rule.action.value,
-                key={k: json_value(v, t) for (k, v), t in zip(key_raw.items(), rp.key_types)},
-                window_start=window[0],
-                window_end=window[1],
-                time=format_ms(int(row[plan.O_TIME])),
-                values={k: json_value(v, types[k]) for k, v in lets_raw.items()},
-                message=message(rule.message, lookup),
-                events=int(row[plan.O_EVENTS]),
-                first_seen=format_ms(int(row[plan.O_FIRST])),
-                last_seen=format_ms(int(row[plan.O_LAST])),
-                request_id=request_id,
-            ))
-        self.counts["violations"] += n
-        self.ctl[C_OUT] = 0
-        return out
-
 
 def _field_value(batch: pa.RecordBatch, name: str, row: int) -> object:
     if name not in batch.schema.names:
@@ -345,10 +382,6 @@ def _field_value(batch: pa.RecordBatch, name: str, row: int) -> object:
 def _row_json(batch: pa.RecordBatch, row: int) -> str:
     rec = {k: v for k, v in batch.slice(row, 1).to_pylist()[0].items() if v is not None}
     return orjson.dumps(rec, default=str).decode()
-
-
-def _time_key(v: Violation) -> str:
-    return v.time
 
 
 def sort_violations(vs: list[Violation], program: ir.Program) -> list[Violation]:

@@ -1,40 +1,77 @@
-"""Keyed window state: the numpy arrays a compiled rule set reads and writes.
+"""Evaluator state: every array the kernels and the window machine read and write.
 
-Per rule (see :mod:`tosengine.compiler.plan` for the row layouts):
+Per windowed rule (layouts in :mod:`tosengine.compiler.layout`): slot rows
+``I``/``F`` (one row per active key: bookkeeping, key words and a ring of
+panes of accumulators), counters ``M``, the key → slot map (``KC``, an array
+indexed by string code, for a single string key; ``KH``, a hash table,
+otherwise), exact-distinct tables ``S`` (and ``Q``/``R`` for sliding windows),
+the rows ``select`` wrote for this batch, and the closed windows with what
+``judge`` made of them. Per event rule: the rows that fired with their values.
+Per rule with a ``cooldown``: a table of key → time of its last report.
 
-* ``I``/``F`` — one int64/float64 row per key slot: bookkeeping, key words and
-  a ring of panes (per-pane accumulators); the active-slot list and the
-  free-slot stack live in two columns of ``I``;
-* ``M`` — counters (active slots, free slots, next window to close, ...);
-* ``K`` — key → slot: an int32 array indexed by string code for a single
-  string key, else a hash table;
-* per ``distinct``: ``S`` a hash set of (slot, pane, value); for sliding
-  windows also ``Q`` (values waiting for their pane to complete) and ``R``
-  (slot, value → latest pane).
-
-Tables grow geometrically when a kernel reports one full; hash sets are
-rebuilt keeping only entries an open window can still read, so memory follows
-the active keys, not every key ever seen. Slots of keys whose windows are all
-evaluated return to the free stack.
+The window machine's arrays are grouped in numba typed lists (one entry per
+windowed rule) so one call serves every rule. Tables grow geometrically when
+the machine reports one full; hash sets are rebuilt keeping only entries an
+open window can still read, and slots of keys whose windows are all evaluated
+return to a free stack, so memory follows the active keys, not every key ever
+seen.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tosengine.compiler.codegen import NEED_KEYS, NEED_OUT, NEED_Q, NEED_R, NEED_S, NEED_SLOTS
-from tosengine.compiler.plan import (
-    M_MAX_PANE,
-    M_NEXT_CLOSE,
-    M_NEXT_W,
-    M_RMASK,
-    Plan,
-    RulePlan,
-    meta_size,
-    ring_size,
+from tosengine.compiler import layout
+from tosengine.compiler.codegen import judge_io, select_outputs
+from tosengine.compiler.plan import Plan, RulePlan, meta_size, ring_size
+from tosengine.compiler.prims import ht_rehash_live
+from tosengine.compiler.windows import (
+    NEED_CLOSED,
+    NEED_KEYS,
+    NEED_Q,
+    NEED_R,
+    NEED_S,
+    NEED_SLOTS,
+    htw_rehash,
+    list_append,
+    list_set,
+    new_list,
 )
-from tosengine.compiler.prims import ht_rehash, ht_rehash_live
-from tosengine.runtime.strings import StringDictionary
+
+#: the window machine's per-rule array lists, in run_windows argument order
+LISTS = ("P", "A", "G", "DD", "I", "F", "M", "KC", "KH", "SEL", "KW", "IA", "FA", "NA",
+         "CW", "CWF", "CWN", "S", "Q", "R")
+
+
+class Lists:
+    """Per-rule arrays both as Python lists (for Python code) and numba typed lists.
+
+    The two hold the same numpy arrays; :meth:`set` replaces one in both.
+    """
+
+    def __init__(self) -> None:
+        self.py: dict[str, list[np.ndarray]] = {name: [] for name in LISTS}
+        self.typed: dict[str, object] = {}
+
+    def append(self, name: str, array: np.ndarray) -> None:
+        self.py[name].append(array)
+        if name in self.typed:
+            list_append(self.typed[name], array)
+        else:
+            self.typed[name] = new_list(array)
+
+    def set(self, name: str, index: int, array: np.ndarray) -> None:
+        self.py[name][index] = array
+        list_set(self.typed[name], index, array)
+
+    def replace(self, name: str, arrays: list[np.ndarray]) -> None:
+        self.py[name] = []
+        self.typed.pop(name, None)
+        for a in arrays:
+            self.append(name, a)
+
+    def args(self) -> list[object]:
+        return [self.typed[name] for name in LISTS]
 
 I64_MAX = np.iinfo(np.int64).max
 I64_MIN = np.iinfo(np.int64).min
@@ -46,120 +83,216 @@ def _grow_rows(a: np.ndarray, rows: int) -> np.ndarray:
     return out
 
 
-def _table(capacity: int, width: int) -> np.ndarray:
+def _grow_cols(a: np.ndarray, cols: int) -> np.ndarray:
+    out = np.zeros((a.shape[0], cols), dtype=a.dtype)
+    out[:, : a.shape[1]] = a
+    return out
+
+
+def hash_table(capacity: int, width: int) -> np.ndarray:
+    """An empty hash table for keys of ``width`` words (see windows.htw_*)."""
     return np.zeros((capacity, width + 2), dtype=np.int64)
 
 
-class RuleState:
-    """The state arrays of one rule."""
+def _descriptor(rows: list[list[int]], width: int) -> np.ndarray:
+    return np.array(rows, dtype=np.int64).reshape(-1, width)
 
-    def __init__(self, rp: RulePlan, allowed_lateness_ms: int, slots: int = 64) -> None:
-        self.rp = rp
-        self.arrays: dict[str, np.ndarray] = {}
-        if not rp.needs_slots:
-            return
-        r = rp.index
-        if rp.windowed:
-            assert rp.rule.window is not None
-            ring = ring_size(rp.rule.window, allowed_lateness_ms)
-        else:
-            ring = 1
-        self.ring = ring
-        wi = rp.pane_base + ring * rp.pane_words_i
-        wf = max(ring * rp.pane_words_f, 1)
-        self.arrays[f"I_{r}"] = np.zeros((slots, wi), dtype=np.int64)
-        if rp.windowed:
-            self.arrays[f"F_{r}"] = np.zeros((slots, wf), dtype=np.float64)
-        m = np.zeros(meta_size(rp), dtype=np.int64)
-        m[M_RMASK] = ring - 1
-        m[M_NEXT_CLOSE] = I64_MAX
-        m[M_NEXT_W] = 0
-        m[M_MAX_PANE] = I64_MIN
-        self.arrays[f"M_{r}"] = m
-        if rp.key_string_only:
-            self.arrays[f"K_{r}"] = np.full(64, -1, dtype=np.int32)
-        else:
-            self.arrays[f"K_{r}"] = _table(64, rp.key_width + 1)
-        for d in rp.distincts:
-            self.arrays[f"S_{r}_{d.index}"] = _table(256, 3)
-            if rp.sliding:
-                self.arrays[f"Q_{r}_{d.index}"] = np.zeros((256, 3), dtype=np.int64)
-                self.arrays[f"R_{r}_{d.index}"] = _table(256, 2)
 
-    def ensure_key_codes(self, dictionaries: list[StringDictionary], group: int) -> None:
-        """Make the code → slot array of a single-string key cover every code."""
-        name = f"K_{self.rp.index}"
-        k = self.arrays[name]
-        need = len(dictionaries[group])
-        if k.shape[0] < need:
-            grown = np.full(max(need, 2 * k.shape[0]), -1, dtype=np.int32)
-            grown[: k.shape[0]] = k
-            self.arrays[name] = grown
+class Cooldowns:
+    """Key → time of the last reported violation, for one rule with a cooldown."""
 
-    def grow(self, need: int) -> None:
-        """Make room for what a kernel reported missing."""
-        r = self.rp.index
-        a = self.arrays
-        if need == NEED_SLOTS:
-            rows = 2 * a[f"I_{r}"].shape[0]
-            a[f"I_{r}"] = _grow_rows(a[f"I_{r}"], rows)
-            if f"F_{r}" in a:
-                a[f"F_{r}"] = _grow_rows(a[f"F_{r}"], rows)
-        elif need == NEED_KEYS:
-            old = a[f"K_{r}"]
-            new = _table(2 * old.shape[0], self.rp.key_width + 1)
-            ht_rehash(old, new, self.rp.key_width + 1)
-            a[f"K_{r}"] = new
-        elif NEED_S <= need < NEED_Q:
-            a[f"S_{r}_{need - NEED_S}"] = self._rebuild(a[f"S_{r}_{need - NEED_S}"], 3, 2)
-            self._set_count(need - NEED_S, 0, a[f"S_{r}_{need - NEED_S}"])
-        elif NEED_Q <= need < NEED_R:
-            q = a[f"Q_{r}_{need - NEED_Q}"]
-            a[f"Q_{r}_{need - NEED_Q}"] = _grow_rows(q, 2 * q.shape[0])
-        elif need >= NEED_R:
-            a[f"R_{r}_{need - NEED_R}"] = self._rebuild(a[f"R_{r}_{need - NEED_R}"], 2, -1)
-            self._set_count(need - NEED_R, 4, a[f"R_{r}_{need - NEED_R}"])
-        else:
-            raise AssertionError(f"unknown need {need}")
+    def __init__(self, key_width: int, cooldown_ms: int) -> None:
+        self.width = key_width + 1  # key words + null bits
+        self.cooldown_ms = cooldown_ms
+        self.table = hash_table(64, self.width)
+        self.count = np.zeros(1, dtype=np.int64)
 
-    def _rebuild(self, old: np.ndarray, width: int, pane_word: int) -> np.ndarray:
-        """Rehash keeping live entries; double the table if it stays over a quarter full."""
-        from tosengine.compiler.plan import RulePlan as _RP
-
-        I = self.arrays[f"I_{self.rp.index}"]
-        probe = _table(old.shape[0], width)
-        live = ht_rehash_live(old, probe, width, I, _RP.NEXT_WIN, pane_word)
-        if live * 4 <= old.shape[0]:
-            return probe
+    def grow(self, watermark: int | None) -> None:
+        """Drop keys whose cooldown has run out; double the table if it stays busy."""
+        floor = I64_MIN if watermark is None else watermark - self.cooldown_ms + 1
+        old = self.table
+        probe = hash_table(old.shape[0], self.width)
+        live = htw_rehash(old, probe, self.width, floor)
         size = old.shape[0]
         while live * 4 > size:
             size *= 2
-        new = _table(size, width)
-        ht_rehash(probe, new, width)
+        if size != old.shape[0]:
+            bigger = hash_table(size, self.width)
+            htw_rehash(probe, bigger, self.width, I64_MIN)
+            probe = bigger
+        self.table = probe
+        self.count[0] = live
+
+
+class State:
+    """All evaluator state for one compiled rule set and allowed lateness."""
+
+    def __init__(self, plan: Plan, allowed_lateness_ms: int) -> None:
+        self.plan = plan
+        self.windows = plan.window_rules
+        self.arrays: dict[str, np.ndarray] = {}  # per-rule buffers by name (select/judge args)
+        self.batch_cap = 0
+        self.cooldowns = {
+            rp.index: Cooldowns(rp.key_width, rp.rule.cooldown_ms)
+            for rp in plan.rules if rp.rule.cooldown_ms is not None
+        }
+        self.lists = L = Lists()
+        for rp in self.windows:
+            assert rp.rule.window is not None
+            ring = ring_size(rp.rule.window, allowed_lateness_ms)
+            L.append("P", np.array(rp.params(), dtype=np.int64))
+            L.append("A", _descriptor(rp.acc_rows(), layout.A_WORDS))
+            L.append("G", _descriptor(rp.agg_rows(), layout.G_WORDS))
+            L.append("DD", _descriptor(rp.distinct_rows(), layout.DD_WORDS))
+            slots = 64
+            L.append("I", np.zeros((slots, rp.pane_base + ring * rp.pane_words_i), np.int64))
+            L.append("F", np.zeros((slots, ring * max(rp.pane_words_f, 1)), np.float64))
+            m = np.zeros(meta_size(rp), dtype=np.int64)
+            m[layout.M_RMASK] = ring - 1
+            m[layout.M_NEXT_CLOSE] = I64_MAX
+            m[layout.M_MAX_PANE] = I64_MIN
+            L.append("M", m)
+            L.append("KC", np.full(64 if rp.keymode == layout.KEY_CODE else 1, -1, np.int32))
+            L.append("KH", hash_table(64 if rp.keymode == layout.KEY_HASH else 2,
+                                      rp.key_width + 1))
+            for _ in rp.distincts:
+                L.append("S", hash_table(256, 3))
+                L.append("Q", np.zeros((256 if rp.sliding else 1, 3), np.int64))
+                L.append("R", hash_table(256 if rp.sliding else 2, 2))
+            closed = 256
+            L.append("CW", np.zeros((closed, rp.cw_agg0 + max(len(rp.aggs), 1)), np.int64))
+            L.append("CWF", np.zeros((closed, max(len(rp.aggs), 1)), np.float64))
+            L.append("CWN", np.zeros((closed, max(len(rp.aggs), 1)), np.uint8))
+            self._judge_buffers(rp, closed)
+        if not L.py["S"]:  # a typed list needs one element to have a type
+            L.append("S", hash_table(2, 3))
+            L.append("Q", np.zeros((1, 3), np.int64))
+            L.append("R", hash_table(2, 2))
+        self.reserve(1024)
+
+    def __getattr__(self, name: str) -> list[np.ndarray]:
+        """``state.I``, ``state.M``...: the Python list of one of the machine's lists."""
+        if name in LISTS:
+            return self.__dict__["lists"].py[name]
+        raise AttributeError(name)
+
+    # -- per-batch buffers -------------------------------------------------------
+
+    def reserve(self, rows: int) -> None:
+        """Make every ``select`` output hold ``rows`` rows."""
+        if rows <= self.batch_cap:
+            return
+        cap = max(rows, 2 * self.batch_cap)
+        for rp in self.plan.rules:
+            r = rp.index
+            lets = max(len(rp.rule.lets), 1)
+            kw = np.zeros((cap, rp.key_width + 1), np.int64)
+            if rp.windowed:
+                nargs = max(len(rp.args), 1)
+                bufs = [np.zeros(cap, np.int64), kw, np.zeros((nargs, cap), np.int64),
+                        np.zeros((nargs, cap), np.float64), np.zeros((nargs, cap), np.uint8)]
+            else:
+                bufs = [np.zeros(cap, np.int64), kw, np.zeros((cap, lets), np.int64),
+                        np.zeros((cap, lets), np.float64), np.zeros((cap, lets), np.uint8)]
+            for name, arr in zip(select_outputs(rp), bufs):
+                self.arrays[name] = arr
+        if self.windows:
+            for name in ("sel", "kw", "ia", "fa", "na"):
+                self.lists.replace(name.upper(),
+                                   [self.arrays[f"{name}_{rp.index}"] for rp in self.windows])
+        self.batch_cap = cap
+
+    def _judge_buffers(self, rp: RulePlan, rows: int) -> None:
+        r = rp.index
+        lets = max(len(rp.rule.lets), 1)
+        names = judge_io(rp)[3:]
+        for name, arr in zip(names, [np.zeros(rows, np.uint8), np.zeros((rows, lets), np.int64),
+                                     np.zeros((rows, lets), np.float64),
+                                     np.zeros((rows, lets), np.uint8)]):
+            self.arrays[name] = arr
+        w = rp.window_index
+        self.arrays[f"cw_{r}"] = self.lists.py["CW"][w]
+        self.arrays[f"cwf_{r}"] = self.lists.py["CWF"][w]
+        self.arrays[f"cwn_{r}"] = self.lists.py["CWN"][w]
+
+    def ensure_key_codes(self, sizes: dict[int, int]) -> None:
+        """Make each single-string key's code → slot array cover ``sizes[rule]`` codes."""
+        for rp in self.windows:
+            if rp.keymode != layout.KEY_CODE:
+                continue
+            w = rp.window_index
+            need = sizes[rp.index]
+            kc = self.KC[w]
+            if kc.shape[0] < need:
+                grown = np.full(max(need, 2 * kc.shape[0]), -1, dtype=np.int32)
+                grown[: kc.shape[0]] = kc
+                self.lists.set("KC", w, grown)
+
+    # -- growth ------------------------------------------------------------------
+
+    def grow(self, need: int, w: int) -> None:
+        """Make room for what the window machine reported missing in windowed rule ``w``."""
+        rp = self.windows[w]
+        L = self.lists
+        if need == NEED_SLOTS:
+            rows = 2 * self.I[w].shape[0]
+            L.set("I", w, _grow_rows(self.I[w], rows))
+            L.set("F", w, _grow_rows(self.F[w], rows))
+        elif need == NEED_KEYS:
+            old = self.KH[w]
+            width = rp.key_width + 1
+            new = hash_table(2 * old.shape[0], width)
+            htw_rehash(old, new, width, I64_MIN)
+            L.set("KH", w, new)
+        elif need == NEED_CLOSED:
+            rows = 2 * self.CW[w].shape[0]
+            for name in ("CW", "CWF", "CWN"):
+                L.set(name, w, _grow_rows(L.py[name][w], rows))
+            self._judge_buffers(rp, rows)
+        elif NEED_S <= need < NEED_Q:
+            d = need - NEED_S
+            g = rp.dist0 + d
+            # distinct values are deduplicated per pane only until the pane is drained
+            # (sliding) or its window closed (tumbling): panes below this are done
+            done_below = int(self.M[w][layout.M_NEXT_W]) + rp.rule.window.panes - 1
+            L.set("S", g, self._rebuild(w, self.S[g], 3, 2, 0, done_below))
+            self.M[w][layout.M_DIST + layout.D_WORDS * d + layout.D_S_COUNT] = int(
+                self.S[g][:, 0].sum())
+        elif NEED_Q <= need < NEED_R:
+            g = rp.dist0 + need - NEED_Q
+            L.set("Q", g, _grow_rows(self.Q[g], 2 * self.Q[g].shape[0]))
+        elif need >= NEED_R:
+            d = need - NEED_R
+            g = rp.dist0 + d
+            queued = int(self.M[w][layout.M_DIST + layout.D_WORDS * d + layout.D_Q_COUNT])
+            L.set("R", g, self._rebuild(w, self.R[g], 2, -1, queued, I64_MIN))
+            self.M[w][layout.M_DIST + layout.D_WORDS * d + layout.D_R_COUNT] = int(
+                self.R[g][:, 0].sum())
+        else:
+            raise AssertionError(f"unknown need {need}")
+
+    def _rebuild(self, w: int, old: np.ndarray, width: int, pane_word: int,
+                 coming: int, min_pane: int) -> np.ndarray:
+        """Rehash keeping entries an open window can still read, with room for ``coming`` more.
+
+        The table stays at most a quarter full after the rebuild, so rebuilds are rare.
+        """
+        probe = hash_table(old.shape[0], width)
+        live = ht_rehash_live(old, probe, width, self.I[w], layout.NEXT_WIN, pane_word, min_pane)
+        size = old.shape[0]
+        while (live + coming + 1) * 4 > size:
+            size *= 2
+        if size == old.shape[0]:
+            return probe
+        new = hash_table(size, width)
+        ht_rehash_live(probe, new, width, self.I[w], layout.NEXT_WIN, pane_word, min_pane)
         return new
-
-    def _set_count(self, d: int, word: int, table: np.ndarray) -> None:
-        from tosengine.compiler.plan import D_WORDS, M_DIST
-
-        m = self.arrays[f"M_{self.rp.index}"]
-        m[M_DIST + D_WORDS * d + word] = int(table[:, 0].sum())
 
     @property
     def nbytes(self) -> int:
-        return sum(int(a.nbytes) for a in self.arrays.values())
-
-
-class Outputs:
-    """The violation rows kernels append to (grown on demand)."""
-
-    def __init__(self, plan: Plan, rows: int = 1024) -> None:
-        self.out_i = np.zeros((rows, plan.out_width_i), dtype=np.int64)
-        self.out_f = np.zeros((rows, plan.out_width_f), dtype=np.float64)
-
-    def grow(self, at_least: int = 0) -> None:
-        rows = max(2 * self.out_i.shape[0], at_least)
-        self.out_i = _grow_rows(self.out_i, rows)
-        self.out_f = _grow_rows(self.out_f, rows)
-
-
-__all__ = ["RuleState", "Outputs", "NEED_OUT"]
+        """Bytes held by key and window state (not the per-batch buffers)."""
+        total = 0
+        for name in ("I", "F", "M", "KC", "KH", "S", "Q", "R"):
+            total += sum(int(a.nbytes) for a in self.lists.py[name])
+        total += sum(int(c.table.nbytes) for c in self.cooldowns.values())
+        return total

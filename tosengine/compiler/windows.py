@@ -1,0 +1,731 @@
+"""The keyed window machine: a fixed, cached numba library every rule set shares.
+
+Generated code (see :mod:`tosengine.compiler.codegen`) does the rule-specific
+part: it selects each windowed rule's rows (``where``), computes its key words
+and aggregate arguments, and later judges closed windows (``let``, ``when``,
+``unless``). Everything stateful happens here, driven by per-rule descriptors
+(:mod:`tosengine.compiler.layout`): key slots, panes, accumulators, exact
+distinct sets, the watermark, closing windows, and cooldowns. Because none of
+it depends on the rules it is compiled once per machine and cached, and a new
+rule set compiles only its small expression functions.
+
+``run_windows`` processes one batch, segment by segment: a segment ends where
+the watermark reaches the next window end of any rule; the segment's rows are
+fed to every rule (two-phase: rows were selected before), then the windows the
+watermark has passed are closed into closed-window rows. It never allocates
+state: when a table is full it records what is needed in ``ctl`` and returns 1;
+the runtime grows that table and calls again, which resumes exactly there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numba.typed import List
+
+from tosengine.compiler.layout import (
+    A_ARG,
+    A_ARGF,
+    A_AUX1,
+    A_AUX2,
+    A_KIND,
+    A_OFF,
+    ACC_CNT,
+    ACC_DCNT,
+    ACC_FIRST,
+    ACC_LAST,
+    ACC_M2,
+    ACC_MAX_F,
+    ACC_MAX_I,
+    ACC_MEAN,
+    ACC_MIN_F,
+    ACC_MIN_I,
+    ACC_NN,
+    ACC_STAMP,
+    ACC_SUM_F,
+    ACC_SUM_I,
+    ACC_TRUE,
+    ACTIVE,
+    AGG_AVG,
+    AGG_COUNT,
+    AGG_DISTINCT,
+    AGG_FRACTION,
+    AGG_MAX,
+    AGG_MIN,
+    AGG_STDDEV,
+    AGG_SUM,
+    CW_CNT,
+    CW_FIRST,
+    CW_KEY0,
+    CW_LAST,
+    CW_W,
+    D_Q_COUNT,
+    D_Q_SORTED,
+    D_R_COUNT,
+    D_S_COUNT,
+    D_WORDS,
+    DD_ACC,
+    DD_ARG,
+    FREE,
+    G_ACC1,
+    G_ACC2,
+    G_ACC3,
+    G_FLOAT,
+    G_FUNC,
+    KEY0,
+    KEY_CODE,
+    LAST_PANE,
+    M_ACTIVE,
+    M_CURSOR,
+    M_DIST,
+    M_FREE,
+    M_KEYS,
+    M_MAX_PANE,
+    M_NCW,
+    M_NEXT_CLOSE,
+    M_NEXT_W,
+    M_NSEL,
+    M_RMASK,
+    M_UNUSED,
+    NEXT_WIN,
+    P_DIST0,
+    P_KEYMODE,
+    P_KEYW,
+    P_LENGTH,
+    P_NACC,
+    P_NAGG,
+    P_NDIST,
+    P_PANES,
+    P_PBASE,
+    P_SF,
+    P_SI,
+    P_STEP,
+    POS,
+    STAMP,
+)
+from tosengine.compiler.prims import EMPTY, ht_upsert, mix64
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+I64_MAX = np.int64(2**63 - 1)
+I64_MIN = np.int64(-(2**63))
+
+# ctl words shared with the runtime
+C_POS, C_SEGEND, C_PHASE, C_RULE, C_WM, C_LATENESS, C_NEED, C_NEED_RULE = range(8)
+CTL_SIZE = 8
+PH_FIND, PH_UPDATE, PH_CLOSE = 0, 1, 2
+# what a full table needs (C_NEED); distinct tables add their distinct index
+NEED_SLOTS, NEED_KEYS, NEED_CLOSED = 1, 2, 3
+NEED_S, NEED_Q, NEED_R = 100, 200, 300
+
+
+# --------------------------------------------------------------------------
+# hash tables over rows of key words (any width)
+# --------------------------------------------------------------------------
+
+
+@njit(**_JIT)
+def hash_words(keys, row, width):
+    h = np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(width)
+    for c in range(width):
+        h = mix64(h ^ (np.uint64(keys[row, c]) + np.uint64(0x632BE59BD9B4E019)))
+    return h
+
+
+@njit(**_JIT)
+def htw_find(tab, keys, row, width):
+    """Entry of ``tab`` whose key is ``keys[row, :width]``, or -1.
+
+    ``tab`` rows: used flag, ``width`` key words, value.
+    """
+    mask = tab.shape[0] - 1
+    i = np.int64(hash_words(keys, row, width) & np.uint64(mask))
+    while tab[i, 0] != 0:
+        same = True
+        for c in range(width):
+            if tab[i, 1 + c] != keys[row, c]:
+                same = False
+                break
+        if same:
+            return i
+        i = (i + 1) & mask
+    return np.int64(-1)
+
+
+@njit(**_JIT)
+def htw_insert(tab, keys, row, width):
+    """Insert an absent key; returns its entry (value 0). The caller ensures room."""
+    mask = tab.shape[0] - 1
+    i = np.int64(hash_words(keys, row, width) & np.uint64(mask))
+    while tab[i, 0] != 0:
+        i = (i + 1) & mask
+    tab[i, 0] = 1
+    for c in range(width):
+        tab[i, 1 + c] = keys[row, c]
+    tab[i, width + 1] = 0
+    return i
+
+
+@njit(**_JIT)
+def htw_delete(tab, index, width):
+    """Remove entry ``index`` (backward-shift deletion keeps probe chains whole)."""
+    mask = tab.shape[0] - 1
+    i = index
+    j = i
+    while True:
+        j = (j + 1) & mask
+        if tab[j, 0] == 0:
+            break
+        home = np.int64(hash_words(tab[:, 1:], j, width) & np.uint64(mask))
+        if (j > i and (home <= i or home > j)) or (j < i and (home <= i and home > j)):
+            for c in range(tab.shape[1]):
+                tab[i, c] = tab[j, c]
+            i = j
+    tab[i, 0] = 0
+
+
+@njit(**_JIT)
+def htw_rehash(old, new, width, min_value):
+    """Copy entries of ``old`` whose value is >= ``min_value`` into empty ``new``."""
+    live = 0
+    for e in range(old.shape[0]):
+        if old[e, 0] != 0 and old[e, width + 1] >= min_value:
+            i = htw_insert(new, old[:, 1:], e, width)
+            new[i, width + 1] = old[e, width + 1]
+            live += 1
+    return live
+
+
+# --------------------------------------------------------------------------
+# cooldown
+# --------------------------------------------------------------------------
+
+
+@njit(**_JIT)
+def apply_cooldown(start, n, times, keys, width, fire, reported, tab, count, cooldown):
+    """Report fired rows unless the same key reported less than ``cooldown`` ago.
+
+    Rows are taken in order from ``start``; ``tab`` maps key words to the time
+    of the key's last reported violation. Returns -1 when done, or the row to
+    resume at once ``tab`` is grown (``count[0]`` holds its entries).
+    """
+    for q in range(start, n):
+        if fire[q] == 0:
+            reported[q] = 0
+            continue
+        e = htw_find(tab, keys, q, width)
+        if e >= 0 and times[q] < tab[e, width + 1] + cooldown:
+            reported[q] = 0
+            continue
+        if e < 0:
+            if (count[0] + 1) * 2 > tab.shape[0]:
+                return q
+            e = htw_insert(tab, keys, q, width)
+            count[0] += 1
+        tab[e, width + 1] = times[q]
+        reported[q] = 1
+    return -1
+
+
+# --------------------------------------------------------------------------
+# the window machine
+# --------------------------------------------------------------------------
+
+
+@njit(**_JIT)
+def _acc_init(kind):
+    if kind == ACC_FIRST or kind == ACC_MIN_I:
+        return I64_MAX
+    if kind == ACC_LAST or kind == ACC_MAX_I:
+        return I64_MIN
+    if kind == ACC_STAMP:
+        return EMPTY
+    return np.int64(0)
+
+
+@njit(**_JIT)
+def _facc_init(kind):
+    if kind == ACC_MIN_F:
+        return np.inf
+    if kind == ACC_MAX_F:
+        return -np.inf
+    return 0.0
+
+
+@njit(**_JIT)
+def _release(I, M, KC, KH, p, s, k):
+    """Free slot ``s`` at active position ``k``: drop its key, push it on the free stack."""
+    kw = p[P_KEYW]
+    if p[P_KEYMODE] == KEY_CODE:
+        KC[I[s, KEY0]] = -1
+    else:
+        e = _key_entry(KH, I, s, kw)
+        _key_delete(KH, e, kw + 1)
+        M[M_KEYS] -= 1
+    I[s, NEXT_WIN] = I64_MAX
+    last = I[M[M_ACTIVE] - 1, ACTIVE]
+    I[k, ACTIVE] = last
+    I[last, POS] = k
+    M[M_ACTIVE] -= 1
+    I[M[M_FREE], FREE] = s
+    M[M_FREE] += 1
+
+
+@njit(**_JIT)
+def _key_entry(KH, I, s, kw):
+    return htw_find(KH, I[:, KEY0:], s, kw + 1)
+
+
+@njit(**_JIT)
+def _key_delete(KH, e, width):
+    htw_delete(KH, e, width)
+
+
+@njit(**_JIT)
+def _feed(r, hi, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, ctl):
+    """Feed this rule's selected rows below ``hi``; 0 when done, 1 when a table is full."""
+    length_panes = p[P_PANES]
+    step = p[P_STEP]
+    kwidth = p[P_KEYW]
+    pbase = p[P_PBASE]
+    si = p[P_SI]
+    sf = p[P_SF]
+    nacc = p[P_NACC]
+    ndist = p[P_NDIST]
+    dist0 = p[P_DIST0]
+    rmask = M[M_RMASK]
+    code_keys = p[P_KEYMODE] == KEY_CODE
+    q = M[M_CURSOR]
+    nsel = M[M_NSEL]
+    while q < nsel:
+        i = sel[q]
+        if i >= hi:
+            break
+        t = ts[i]
+        pane = t // step
+        # -- the key's slot
+        if code_keys:
+            s = np.int64(KC[kw[q, 0]])
+            e = np.int64(-1)
+        else:
+            e = htw_find(KH, kw, q, kwidth + 1)
+            s = KH[e, kwidth + 2] if e >= 0 else np.int64(-1)
+        if s < 0:
+            if not code_keys and (M[M_KEYS] + 1) * 2 > KH.shape[0]:
+                ctl[C_NEED] = 2
+                ctl[C_NEED_RULE] = r
+                M[M_CURSOR] = q
+                return 1
+            if M[M_FREE] > 0:
+                M[M_FREE] -= 1
+                s = I[M[M_FREE], FREE]
+            elif M[M_UNUSED] < I.shape[0]:
+                s = M[M_UNUSED]
+                M[M_UNUSED] += 1
+            else:
+                ctl[C_NEED] = 1
+                ctl[C_NEED_RULE] = r
+                M[M_CURSOR] = q
+                return 1
+            if code_keys:
+                KC[kw[q, 0]] = s
+            else:
+                e = htw_insert(KH, kw, q, kwidth + 1)
+                KH[e, kwidth + 2] = s
+                M[M_KEYS] += 1
+            for c in range(kwidth + 1):
+                I[s, KEY0 + c] = kw[q, c]
+            I[s, NEXT_WIN] = pane - (length_panes - 1)
+            I[s, LAST_PANE] = pane
+            for ring in range(rmask + 1):
+                I[s, pbase + ring * si + STAMP] = EMPTY
+            I[s, POS] = M[M_ACTIVE]
+            I[M[M_ACTIVE], ACTIVE] = s
+            M[M_ACTIVE] += 1
+        # -- the pane
+        b = pbase + (pane & rmask) * si
+        bf = (pane & rmask) * sf
+        if I[s, b + STAMP] != pane:
+            for a in range(nacc):
+                if A[a, A_KIND] == ACC_MIN_F or A[a, A_KIND] == ACC_MAX_F or \
+                        A[a, A_KIND] == ACC_MEAN or A[a, A_KIND] == ACC_M2 or \
+                        A[a, A_KIND] == ACC_SUM_F:
+                    F[s, bf + A[a, A_OFF]] = _facc_init(A[a, A_KIND])
+                else:
+                    I[s, b + A[a, A_OFF]] = _acc_init(A[a, A_KIND])
+            I[s, b + STAMP] = pane
+        if pane > I[s, LAST_PANE]:
+            I[s, LAST_PANE] = pane
+        if pane - (length_panes - 1) < I[s, NEXT_WIN]:
+            # an earlier event (within the allowed lateness) opens earlier windows
+            I[s, NEXT_WIN] = pane - (length_panes - 1)
+        if pane > M[M_MAX_PANE]:
+            M[M_MAX_PANE] = pane
+        # -- room for distinct values (checked before anything is counted)
+        for d in range(ndist):
+            g = dist0 + d
+            base = M_DIST + D_WORDS * d
+            if (M[base + D_S_COUNT] + 1) * 2 > S[g].shape[0]:
+                ctl[C_NEED] = 100 + d
+                ctl[C_NEED_RULE] = r
+                M[M_CURSOR] = q
+                return 1
+            if length_panes > 1 and M[base + D_Q_COUNT] >= Q[g].shape[0]:
+                ctl[C_NEED] = 200 + d
+                ctl[C_NEED_RULE] = r
+                M[M_CURSOR] = q
+                return 1
+        # -- accumulate
+        for a in range(nacc):
+            kind = A[a, A_KIND]
+            off = A[a, A_OFF]
+            j = A[a, A_ARG]
+            if kind == ACC_CNT:
+                I[s, b + off] += 1
+            elif kind == ACC_FIRST:
+                if t < I[s, b + off]:
+                    I[s, b + off] = t
+            elif kind == ACC_LAST:
+                if t > I[s, b + off]:
+                    I[s, b + off] = t
+            elif kind == ACC_TRUE:
+                I[s, b + off] += ia[j, q]
+            elif na[j, q] != 0:
+                continue
+            elif kind == ACC_NN:
+                I[s, b + off] += 1
+            elif kind == ACC_SUM_I:
+                I[s, b + off] += ia[j, q]
+            elif kind == ACC_SUM_F:
+                F[s, bf + off] += fa[j, q]
+            elif kind == ACC_MIN_I:
+                if ia[j, q] < I[s, b + off]:
+                    I[s, b + off] = ia[j, q]
+            elif kind == ACC_MAX_I:
+                if ia[j, q] > I[s, b + off]:
+                    I[s, b + off] = ia[j, q]
+            elif kind == ACC_MIN_F:
+                if fa[j, q] < F[s, bf + off]:
+                    F[s, bf + off] = fa[j, q]
+            elif kind == ACC_MAX_F:
+                if fa[j, q] > F[s, bf + off]:
+                    F[s, bf + off] = fa[j, q]
+            elif kind == ACC_MEAN:
+                # Welford; the nn accumulator (AUX1) comes earlier, so it already counts x
+                x = fa[j, q] if A[a, A_ARGF] != 0 else np.float64(ia[j, q])
+                k = I[s, b + A[A[a, A_AUX1], A_OFF]]
+                m2 = A[A[a, A_AUX2], A_OFF]
+                d0 = x - F[s, bf + off]
+                F[s, bf + off] += d0 / k
+                F[s, bf + m2] += d0 * (x - F[s, bf + off])
+        for d in range(ndist):
+            j = DD[d, DD_ARG]
+            if na[j, q] != 0:
+                continue
+            g = dist0 + d
+            base = M_DIST + D_WORDS * d
+            de, new = ht_upsert(S[g], s, pane, ia[j, q], 3)
+            if new:
+                M[base + D_S_COUNT] += 1
+                if length_panes > 1:
+                    qn = M[base + D_Q_COUNT]
+                    Q[g][qn, 0] = s
+                    Q[g][qn, 1] = pane
+                    Q[g][qn, 2] = ia[j, q]
+                    if qn > 0 and pane < Q[g][qn - 1, 1]:
+                        M[base + D_Q_SORTED] = 0
+                    M[base + D_Q_COUNT] = qn + 1
+                else:
+                    I[s, b + A[DD[d, DD_ACC], A_OFF]] += 1
+        q += 1
+    M[M_CURSOR] = q
+    return 0
+
+
+@njit(**_JIT)
+def _drain(M, I, Q, R, base, pbase, si, rmask, dcnt_off, frontier):
+    """Move queued distinct values of panes <= frontier into each key's histogram.
+
+    A value counts in the pane of its latest occurrence up to the frontier; a
+    sliding window's distinct count is then the sum of its panes' histograms.
+    """
+    qn = M[base + D_Q_COUNT]
+    m = 0
+    while m < qn and Q[m, 1] <= frontier:
+        s = Q[m, 0]
+        pane = Q[m, 1]
+        e, new = ht_upsert(R, s, Q[m, 2], 0, 2)
+        if new:
+            M[base + D_R_COUNT] += 1
+        else:
+            prev = R[e, 3]
+            if prev >= I[s, NEXT_WIN] and prev != pane:
+                I[s, pbase + (prev & rmask) * si + dcnt_off] -= 1
+        R[e, 3] = pane
+        I[s, pbase + (pane & rmask) * si + dcnt_off] += 1
+        m += 1
+    if m > 0:
+        for j in range(m, qn):
+            for c in range(3):
+                Q[j - m, c] = Q[j, c]
+        M[base + D_Q_COUNT] = qn - m
+
+
+@njit(**_JIT)
+def _sort_queue(q, qn):
+    order = np.argsort(q[:qn, 1], kind="mergesort")
+    tmp = np.empty((qn, 3), dtype=np.int64)
+    for j in range(qn):
+        for c in range(3):
+            tmp[j, c] = q[order[j], c]
+    for j in range(qn):
+        for c in range(3):
+            q[j, c] = tmp[j, c]
+
+
+@njit(**_JIT)
+def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
+    """Close every window of this rule that ends at or before ``wm`` (all if final).
+
+    Idempotent up to where it stopped: a call that returns 1 (a table is full)
+    can simply be repeated once the table has grown.
+    """
+    length = p[P_LENGTH]
+    step = p[P_STEP]
+    npanes = p[P_PANES]
+    kwidth = p[P_KEYW]
+    pbase = p[P_PBASE]
+    si = p[P_SI]
+    sf = p[P_SF]
+    nacc = p[P_NACC]
+    nagg = p[P_NAGG]
+    ndist = p[P_NDIST]
+    dist0 = p[P_DIST0]
+    rmask = M[M_RMASK]
+    agg0 = CW_KEY0 + kwidth + 1
+    w_lo = M[M_NEXT_W]
+    w_hi = (wm - length) // step
+    if final:
+        w_hi = M[M_MAX_PANE]
+    w_end = min(w_hi, M[M_MAX_PANE])
+    if npanes > 1:
+        for d in range(ndist):
+            base = M_DIST + D_WORDS * d
+            if (M[base + D_R_COUNT] + M[base + D_Q_COUNT] + 1) * 2 > R[dist0 + d].shape[0]:
+                ctl[C_NEED] = 300 + d
+                ctl[C_NEED_RULE] = r
+                return 1
+            if M[base + D_Q_SORTED] == 0:
+                _sort_queue(Q[dist0 + d], M[base + D_Q_COUNT])
+                M[base + D_Q_SORTED] = 1
+    ci = np.zeros(nacc, dtype=np.int64)
+    cf = np.zeros(nacc, dtype=np.float64)
+    for w in range(w_lo, w_end + 1):
+        if npanes > 1:
+            for d in range(ndist):
+                _drain(M, I, Q[dist0 + d], R[dist0 + d], M_DIST + D_WORDS * d, pbase, si,
+                       rmask, A[DD[d, DD_ACC], A_OFF], w + npanes - 1)
+        k = 0
+        while k < M[M_ACTIVE]:
+            s = I[k, ACTIVE]
+            if I[s, NEXT_WIN] > w:
+                k += 1
+                continue
+            # combine the panes of window w
+            for a in range(nacc):
+                kind = A[a, A_KIND]
+                ci[a] = _acc_init(kind)
+                cf[a] = _facc_init(kind)
+                if kind == ACC_MEAN:
+                    ci[a] = 0
+            for pp in range(w, w + npanes):
+                b = pbase + (pp & rmask) * si
+                bf = (pp & rmask) * sf
+                if I[s, b + STAMP] != pp:
+                    continue
+                for a in range(nacc):
+                    kind = A[a, A_KIND]
+                    off = A[a, A_OFF]
+                    if kind == ACC_FIRST or kind == ACC_MIN_I:
+                        if I[s, b + off] < ci[a]:
+                            ci[a] = I[s, b + off]
+                    elif kind == ACC_LAST or kind == ACC_MAX_I:
+                        if I[s, b + off] > ci[a]:
+                            ci[a] = I[s, b + off]
+                    elif kind == ACC_MIN_F:
+                        if F[s, bf + off] < cf[a]:
+                            cf[a] = F[s, bf + off]
+                    elif kind == ACC_MAX_F:
+                        if F[s, bf + off] > cf[a]:
+                            cf[a] = F[s, bf + off]
+                    elif kind == ACC_SUM_F:
+                        cf[a] += F[s, bf + off]
+                    elif kind == ACC_MEAN:
+                        # Chan et al.: merge (n, mean, M2) of this pane into the running one
+                        nb = I[s, b + A[A[a, A_AUX1], A_OFF]]
+                        if nb > 0:
+                            m2a = A[a, A_AUX2]
+                            mb = F[s, bf + off]
+                            m2b = F[s, bf + A[m2a, A_OFF]]
+                            if ci[a] == 0:
+                                cf[a] = mb
+                                cf[m2a] = m2b
+                                ci[a] = nb
+                            else:
+                                tot = ci[a] + nb
+                                dd = mb - cf[a]
+                                cf[a] += dd * nb / tot
+                                cf[m2a] += m2b + dd * dd * ci[a] * nb / tot
+                                ci[a] = tot
+                    elif kind == ACC_M2 or kind == ACC_STAMP:
+                        pass
+                    else:
+                        ci[a] += I[s, b + off]
+            if ci[1] > 0:  # accumulator 1 is CNT: the window holds events
+                o = M[M_NCW]
+                if o >= CW.shape[0]:
+                    # out of closed-window rows: stop; calling again redoes nothing,
+                    # since every key already evaluated for w has NEXT_WIN > w
+                    ctl[C_NEED] = 3
+                    ctl[C_NEED_RULE] = r
+                    return 1
+                CW[o, CW_W] = w
+                CW[o, CW_CNT] = ci[1]
+                CW[o, CW_FIRST] = ci[2]
+                CW[o, CW_LAST] = ci[3]
+                for c in range(kwidth + 1):
+                    CW[o, CW_KEY0 + c] = I[s, KEY0 + c]
+                for g in range(nagg):
+                    func = G[g, G_FUNC]
+                    a1 = G[g, G_ACC1]
+                    a2 = G[g, G_ACC2]
+                    null = False
+                    vi = np.int64(0)
+                    vf = 0.0
+                    if func == AGG_COUNT or func == AGG_DISTINCT:
+                        vi = ci[a1]
+                    elif func == AGG_FRACTION:
+                        vf = ci[a1] / ci[a2]
+                    elif func == AGG_SUM or func == AGG_MIN or func == AGG_MAX:
+                        null = ci[a2] == 0
+                        vi = ci[a1]
+                        vf = cf[a1]
+                    elif func == AGG_AVG:
+                        null = ci[a2] == 0
+                        if G[g, G_ACC3] != 0:  # float argument
+                            vf = cf[a1] / max(ci[a2], 1)
+                        else:
+                            vf = ci[a1] / max(ci[a2], 1)
+                    elif func == AGG_STDDEV:
+                        null = ci[a1] == 0
+                        vf = np.sqrt(cf[a2] / max(ci[a1], 1))
+                    CWN[o, g] = null
+                    if G[g, G_FLOAT] != 0:
+                        CWF[o, g] = vf
+                    else:
+                        CW[o, agg0 + g] = vi
+                M[M_NCW] = o + 1
+            I[s, NEXT_WIN] = w + 1
+            if w + 1 > I[s, LAST_PANE]:
+                _release(I, M, KC, KH, p, s, k)
+                continue
+            k += 1
+    if w_hi + 1 > M[M_NEXT_W]:
+        M[M_NEXT_W] = w_hi + 1
+    M[M_NEXT_CLOSE] = (wm // step + 1) * step
+    if final:
+        M[M_NEXT_CLOSE] = I64_MAX
+    return 0
+
+
+@njit(**_JIT)
+def run_windows(ctl, final, ts, skip, P, A, G, DD, I, F, M, KC, KH, SEL, KW, IA, FA, NA,
+                CW, CWF, CWN, S, Q, R):
+    """Feed one batch to every windowed rule and close the windows it completes.
+
+    With ``final``, close every window instead (end of input). Returns 0 when
+    done, 1 when a table must grow first (``ctl[C_NEED]``, ``ctl[C_NEED_RULE]``).
+    """
+    n = ts.shape[0]
+    nrules = len(P)
+    L = ctl[C_LATENESS]
+    while True:
+        if not final and ctl[C_PHASE] == PH_FIND:
+            pos = ctl[C_POS]
+            if pos >= n:
+                return 0
+            if ctl[C_WM] == EMPTY:
+                j = pos
+                while j < n and skip[j]:
+                    j += 1
+                if j == n:
+                    ctl[C_POS] = n
+                    return 0
+                ctl[C_WM] = ts[j] - L
+                for r in range(nrules):
+                    step = P[r][P_STEP]
+                    M[r][M_NEXT_CLOSE] = (ctl[C_WM] // step + 1) * step
+                    M[r][M_NEXT_W] = (ctl[C_WM] - P[r][P_LENGTH]) // step + 1
+            nc = I64_MAX
+            for r in range(nrules):
+                if M[r][M_NEXT_CLOSE] < nc:
+                    nc = M[r][M_NEXT_CLOSE]
+            seg = pos
+            while seg < n and (skip[seg] or ts[seg] - L < nc):
+                seg += 1
+            ctl[C_SEGEND] = seg
+            ctl[C_RULE] = 0
+            ctl[C_PHASE] = PH_UPDATE
+        if not final and ctl[C_PHASE] == PH_UPDATE:
+            hi = ctl[C_SEGEND]
+            for r in range(ctl[C_RULE], nrules):
+                if _feed(r, hi, ts, P[r], A[r], DD[r], I[r], F[r], M[r], KC[r], KH[r], SEL[r],
+                         KW[r], IA[r], FA[r], NA[r], S, Q, ctl) != 0:
+                    ctl[C_RULE] = r
+                    return 1
+            ctl[C_RULE] = 0
+            ctl[C_PHASE] = PH_CLOSE
+        if final or ctl[C_PHASE] == PH_CLOSE:
+            seg = ctl[C_SEGEND]
+            wm = ctl[C_WM]
+            if not final and seg < n:
+                wm = ts[seg] - L
+            if final or seg < n:
+                if wm > ctl[C_WM]:
+                    ctl[C_WM] = wm
+                for r in range(ctl[C_RULE], nrules):
+                    if final or M[r][M_NEXT_CLOSE] <= wm:
+                        if _close(r, wm, final, P[r], A[r], G[r], DD[r], I[r], F[r], M[r], KC[r],
+                                  KH[r], CW[r], CWF[r], CWN[r], Q, R, ctl) != 0:
+                            ctl[C_RULE] = r
+                            return 1
+            ctl[C_RULE] = 0
+            if final:
+                return 0
+            ctl[C_POS] = seg
+            ctl[C_PHASE] = PH_FIND
+
+
+# --------------------------------------------------------------------------
+# typed lists, built and edited by cached functions: numba's own typed-list
+# methods are compiled again in every process, which would cost a warm start
+# most of a second
+# --------------------------------------------------------------------------
+
+
+@njit(**_JIT)
+def new_list(first):
+    """A typed list holding ``first``."""
+    out = List()
+    out.append(first)
+    return out
+
+
+@njit(**_JIT)
+def list_append(items, item):
+    items.append(item)
+
+
+@njit(**_JIT)
+def list_set(items, index, item):
+    items[index] = item
