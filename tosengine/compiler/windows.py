@@ -520,7 +520,19 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
                 M[base + D_Q_SORTED] = 1
     ci = np.zeros(nacc, dtype=np.int64)
     cf = np.zeros(nacc, dtype=np.float64)
-    for w in range(w_lo, w_end + 1):
+    w = w_lo
+    while w <= w_end:
+        # jump over window indexes no active key needs (a gap in event time
+        # must not cost one iteration per empty window)
+        w_next = I64_MAX
+        for k in range(M[M_ACTIVE]):
+            nw = I[I[k, ACTIVE], NEXT_WIN]
+            if nw < w_next:
+                w_next = nw
+        if w_next > w:
+            w = w_next
+            if w > w_end:
+                break
         if npanes > 1:
             for d in range(ndist):
                 _drain(M, I, Q[dist0 + d], R[dist0 + d], M_DIST + D_WORDS * d, pbase, si,
@@ -630,6 +642,7 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
                 _release(I, M, KC, KH, p, s, k)
                 continue
             k += 1
+        w += 1
     if w_hi + 1 > M[M_NEXT_W]:
         M[M_NEXT_W] = w_hi + 1
     M[M_NEXT_CLOSE] = (wm // step + 1) * step
