@@ -1,0 +1,93 @@
+"""Compiled kernels: nopython only, and cached on disk so a second process does not compile.
+
+Each check runs the shipped pack in a fresh Python process with its own cache
+folder (``TOSENGINE_CACHE_DIR``): the first process compiles and writes the
+cache, the second must load every kernel from it (numba's dispatcher counts
+cache hits and misses per function).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = r"""
+import json, sys
+import numba
+import tosengine
+from tosengine.compiler import windows
+
+rs = tosengine.compile(sys.argv[1])
+events = [
+    {"ts": "2026-01-01T00:00:00Z", "request_id": "r1", "account_id": "a", "org_id": "o",
+     "api_key_id": "k", "ip": "10.0.0.1", "country": "US", "endpoint": "/v1/chat",
+     "model": "m", "input_tokens": 10, "output_tokens": 20, "status": 200,
+     "user_agent": "python-requests/2.31", "prompt_hash": "p", "logprobs": True,
+     "moderation_flagged": False},
+    {"ts": "2026-01-01T02:00:00Z", "request_id": "r2", "account_id": "a", "org_id": "o",
+     "api_key_id": "k", "ip": "10.0.0.2", "country": "IR", "endpoint": "/v1/chat",
+     "model": "m", "input_tokens": 10, "output_tokens": 20, "status": 429,
+     "user_agent": "curl/8", "prompt_hash": "q", "logprobs": False,
+     "moderation_flagged": True},
+]
+violations = tosengine.evaluate(rs, events)
+module = rs.kernels.module
+kernels = {name: getattr(module, name) for name in ("select", "judge")}
+kernels["run_windows"] = windows.run_windows
+report = {}
+for name, f in kernels.items():
+    report[name] = {
+        "hits": sum(f.stats.cache_hits.values()),
+        "misses": sum(f.stats.cache_misses.values()),
+        "nopython": bool(f.targetoptions.get("nopython")),
+        "signatures": len(f.signatures),
+        "nopython_signatures": len(f.nopython_signatures),
+    }
+print(json.dumps({"kernels": report, "violations": len(violations),
+                  "cache_file": str(rs.kernels.path)}))
+"""
+
+
+def _probe(cache: Path) -> dict:
+    env = dict(os.environ, TOSENGINE_CACHE_DIR=str(cache))
+    out = subprocess.run([sys.executable, "-c", PROBE, str(ROOT / "rules")], env=env,
+                         capture_output=True, text=True, timeout=540, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def probes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
+    """The same pack run twice, each time in a new process sharing one cache folder."""
+    cache = tmp_path_factory.mktemp("kernel-cache")
+    return cache, _probe(cache), _probe(cache)
+
+
+@pytest.mark.slow
+def test_second_process_loads_every_kernel_from_the_cache(probes: tuple[Path, dict, dict]) -> None:
+    cache, first, second = probes
+    assert Path(first["cache_file"]).is_relative_to(cache)
+    select, judge = first["kernels"]["select"], first["kernels"]["judge"]
+    assert select["misses"] >= 1 and judge["misses"] >= 1  # compiled here, cache was empty
+
+    assert second["cache_file"] == first["cache_file"]
+    assert second["violations"] == first["violations"]
+    for name, k in second["kernels"].items():
+        assert k["misses"] == 0, f"{name} was compiled again in the second process"
+        assert k["hits"] >= 1, f"{name} did not come from the cache"
+
+
+@pytest.mark.slow
+def test_every_kernel_is_nopython(probes: tuple[Path, dict, dict]) -> None:
+    for report in probes[1:]:
+        for name, k in report["kernels"].items():
+            assert k["nopython"], name
+            assert k["signatures"] >= 1, name
+            # no object-mode fallback: every compiled signature is a nopython one
+            assert k["nopython_signatures"] == k["signatures"], name
