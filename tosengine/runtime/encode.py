@@ -18,12 +18,9 @@ from tosengine.compiler.codegen import col, mask
 from tosengine.compiler.plan import Plan
 from tosengine.language.schema import Schema
 from tosengine.language.types import Type
+from tosengine.runtime.reasons import BAD_TIME, MISSING_TIME, WRONG_TYPE
 from tosengine.runtime.strings import StringDictionary
 from tosengine.runtime.timeparse import time_ms
-
-MISSING_TIME = "missing_time"
-BAD_TIME = "bad_time"
-WRONG_TYPE = "wrong_type"
 
 
 @dataclass

@@ -2,29 +2,30 @@
 
 Accepted: a pyarrow ``Table`` or ``RecordBatch``; a pandas or polars
 ``DataFrame``; a mapping of column name → numpy array or list; an iterable of
-dicts (validated value by value against the schema); a path to ``.parquet``
-(read by row groups), ``.jsonl`` or ``.jsonl.gz``.
+dicts (validated value by value against the schema); a path or ``"-"`` (stdin)
+read by :func:`tosengine.runtime.sources.read_source` (JSON Lines, plain or
+gzip, Parquet, Arrow IPC).
 """
 
 from __future__ import annotations
 
-import gzip
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import orjson
 import pyarrow as pa
 
 from tosengine.language.schema import Schema
 from tosengine.language.types import Type
-from tosengine.runtime.encode import BAD_TIME, MISSING_TIME, WRONG_TYPE
+from tosengine.runtime.reasons import BAD_TIME, MISSING_TIME, NOT_JSON, NOT_OBJECT, WRONG_TYPE
 from tosengine.runtime.timeparse import parse_rfc3339
 
-NOT_JSON = "not_json"
-NOT_OBJECT = "not_object"
+__all__ = ["RawBatch", "record_batches", "dicts_to_batch", "arrow_schema", "raw_text",
+           "NOT_JSON", "NOT_OBJECT", "RAW_BYTES"]
+
 DICT_CHUNK = 65_536
+RAW_BYTES = 1024  # bytes of a bad line kept as its dead-letter ``raw``
 _I64 = (-(2**63), 2**63 - 1)
 _ARROW = {
     Type.INT: pa.int64(),
@@ -37,7 +38,23 @@ _ARROW = {
 
 @dataclass
 class RawBatch:
-    """A record batch and what is already known about it."""
+    """A record batch and what is already known about it.
+
+    ``bad`` maps a row to ``(reason, detail)`` for rows known bad before
+    encoding (their cells are null); ``raw`` maps a row to the text shown in
+    its dead-letter record. Positions are 1-based line numbers for JSON Lines
+    and 0-based row indexes for tables.
+
+    Sources also say how far they got, for progress and for resuming:
+    ``end_offset`` is the number of bytes of the source's byte stream consumed
+    through the end of this batch (the *decompressed* stream for ``.gz``;
+    ``None`` for Parquet/IPC and in-memory inputs); ``end_position`` the lines
+    (JSON Lines) or rows (tables) consumed through this batch, blank lines
+    included; ``total_bytes``/``total_rows`` the size of the stream or table when
+    known without reading it; ``file_offset``/``file_size`` the bytes of the file
+    on disk read so far (compressed bytes for ``.gz``, read-ahead included) and
+    its size, for progress bars.
+    """
 
     batch: pa.RecordBatch
     source: str | None = None
@@ -45,9 +62,34 @@ class RawBatch:
     positions: list[int] | None = None  # per-row positions when not contiguous
     bad: dict[int, tuple[str, str]] = field(default_factory=dict)  # row -> (reason, detail)
     raw: dict[int, str] = field(default_factory=dict)  # row -> raw text of bad input
+    end_offset: int | None = None
+    end_position: int | None = None
+    total_bytes: int | None = None
+    total_rows: int | None = None
+    file_offset: int | None = None
+    file_size: int | None = None
 
     def position(self, row: int) -> int:
         return self.positions[row] if self.positions is not None else self.first_position + row
+
+
+def arrow_schema(schema: Schema) -> pa.Schema:
+    """The Arrow schema of batches read from text: timestamps as int64 UTC milliseconds."""
+    return pa.schema([pa.field(f.name, _ARROW[f.type]) for f in schema.fields])
+
+
+def raw_text(line: bytes, limit: int = RAW_BYTES) -> str:
+    """The first ``limit`` bytes of ``line`` as text for a dead-letter record.
+
+    A character cut at the limit is dropped whole; bytes that are not valid
+    UTF-8 are written as ``\\xNN`` escapes.
+    """
+    if len(line) > limit:
+        cut = limit
+        while cut > 0 and (line[cut] & 0xC0) == 0x80:
+            cut -= 1
+        line = line[:cut]
+    return line.decode("utf-8", "backslashreplace")
 
 
 def is_path(events: object) -> bool:
@@ -69,7 +111,9 @@ def record_batches(events: object, schema: Schema) -> Iterator[RawBatch]:
             pos += b.num_rows
         return
     if is_path(events):
-        yield from _read_path(Path(events), schema)  # type: ignore[arg-type]
+        from tosengine.runtime.sources import read_source
+
+        yield from read_source(events, schema)  # type: ignore[arg-type]
         return
     mod = type(events).__module__
     if mod.startswith("pandas"):
@@ -110,7 +154,10 @@ def _check(value: object, t: Type) -> tuple[object, bool]:
     if t is Type.FLOAT:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None, False
-        f = float(value)
+        try:
+            f = float(value)
+        except OverflowError:  # an int too big for a double
+            return None, False
         return (None if f != f else f), True
     if t is Type.TIMESTAMP:
         return _time(value)
@@ -133,87 +180,54 @@ def dicts_to_batch(events: list[object], schema: Schema, *, first_position: int 
     """Validate event dicts value by value and build a record batch.
 
     Rows that are not objects, or hold a value of the wrong type, or lack a
-    readable time, are recorded as bad; their cells are left null.
+    readable time, are recorded as bad with the first failing field in schema
+    order; every cell of a bad row is null, and its ``raw`` text is the event
+    as JSON unless ``raw`` already has it. Rows already in ``bad`` are skipped.
     """
     bad = dict(bad or {})
     raw = dict(raw or {})
-    columns: dict[str, list[object]] = {f.name: [None] * len(events) for f in schema.fields}
+    n = len(events)
+    fields = schema.fields
+    columns: list[list[object]] = [[None] * n for _ in fields]
     tf = schema.time_field
     for row, ev in enumerate(events):
         if row in bad:
             continue
         if not isinstance(ev, Mapping):
             bad[row] = (NOT_OBJECT, type(ev).__name__)
-            continue
-        reason = None
-        for f in schema.fields:
-            value = ev.get(f.name)
-            if f.is_time:
-                if value is None:
-                    reason = reason or (MISSING_TIME, tf)
-                    continue
-                ms, ok = _time(value)
-                if not ok:
-                    reason = reason or (BAD_TIME, tf)
-                columns[tf][row] = ms
+        else:
+            values: list[object] = []
+            reason = None
+            for f in fields:
+                value = ev.get(f.name)
+                if f.is_time:
+                    if value is None:
+                        reason = (MISSING_TIME, tf)
+                        break
+                    v, ok = _time(value)
+                    if not ok:
+                        reason = (BAD_TIME, tf)
+                        break
+                else:
+                    v, ok = _check(value, f.type)
+                    if not ok:
+                        reason = (WRONG_TYPE, f.name)
+                        break
+                values.append(v)
+            if reason is None:
+                for column, v in zip(columns, values):
+                    column[row] = v
                 continue
-            v, ok = _check(value, f.type)
-            if not ok:
-                reason = reason or (WRONG_TYPE, f.name)
-                continue
-            columns[f.name][row] = v
-        if reason is not None:
             bad[row] = reason
-    arrays = [pa.array(columns[f.name], type=_ARROW[f.type]) for f in schema.fields]
-    batch = pa.RecordBatch.from_arrays(arrays, names=list(schema.names))
+        if row not in raw:
+            raw[row] = _event_text(ev)
+    arrays = [pa.array(c, type=_ARROW[f.type]) for c, f in zip(columns, fields)]
+    batch = pa.RecordBatch.from_arrays(arrays, schema=arrow_schema(schema))
     return RawBatch(batch, source, first_position, positions, bad, raw)
 
 
-def _read_path(path: Path, schema: Schema) -> Iterator[RawBatch]:
-    name = path.name.lower()
-    if name.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        pf = pq.ParquetFile(path)
-        pos = 0
-        for b in pf.iter_batches(batch_size=DICT_CHUNK):
-            yield RawBatch(b, str(path), pos)
-            pos += b.num_rows
-        return
-    if name.endswith(".jsonl") or name.endswith(".jsonl.gz") or name.endswith(".ndjson"):
-        opener = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rb") as fh:  # type: ignore[operator]
-            yield from json_lines(fh, schema, str(path))
-        return
-    raise ValueError(f"{path}: unknown event file type (use .parquet, .jsonl or .jsonl.gz)")
-
-
-def json_lines(lines: Iterable[bytes], schema: Schema, source: str) -> Iterator[RawBatch]:
-    """Parse JSON lines (1-based line numbers as positions); bad lines are kept as bad rows."""
-    events: list[object] = []
-    positions: list[int] = []
-    bad: dict[int, tuple[str, str]] = {}
-    raw: dict[int, str] = {}
-    for lineno, line in enumerate(lines, start=1):
-        text = line.strip()
-        if not text:
-            continue
-        row = len(events)
-        positions.append(lineno)
-        try:
-            ev = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            bad[row] = (NOT_JSON, str(exc).split(":")[0])
-            raw[row] = text[:1024].decode("utf-8", "replace")
-            events.append(None)
-        else:
-            if not isinstance(ev, dict):
-                bad[row] = (NOT_OBJECT, type(ev).__name__)
-                raw[row] = text[:1024].decode("utf-8", "replace")
-            events.append(ev)
-        if len(events) >= DICT_CHUNK:
-            yield dicts_to_batch(events, schema, source=source, positions=positions, bad=bad,
-                                 raw=raw)
-            events, positions, bad, raw = [], [], {}, {}
-    if events:
-        yield dicts_to_batch(events, schema, source=source, positions=positions, bad=bad, raw=raw)
+def _event_text(ev: object) -> str:
+    try:
+        return orjson.dumps(ev, default=str).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return repr(ev)[:RAW_BYTES]

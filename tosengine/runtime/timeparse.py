@@ -18,7 +18,13 @@ import pyarrow.compute as pc
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"(Z|z|[+-]\d{2}:\d{2})\Z"
+    r"(Z|z|[+-]\d{2}:\d{2})\Z",
+    re.ASCII,
+)
+# the same shape for Arrow's RE2, year 0000 excluded (Arrow's parser takes it, ours does not)
+_RFC3339_RE2 = (
+    r"^([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}"
+    r"[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|z|[+-][0-9]{2}:[0-9]{2})$"
 )
 _UNIT_MS = {"s": (1000, 1), "ms": (1, 1), "us": (1, 1000), "ns": (1, 1_000_000)}
 
@@ -77,16 +83,22 @@ def time_ms(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _strings_ms(array: pa.Array, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # Arrow's ISO 8601 cast is laxer than RFC 3339 ("+0100", "T00Z"): only
+    # strings of the RFC 3339 shape go to it, the rest are bad
+    shaped = pc.match_substring_regex(array, _RFC3339_RE2).fill_null(False)
+    ok = shaped.to_numpy(zero_copy_only=False)
+    if not ok.all():
+        array = pc.if_else(shaped, array, pa.nulls(len(array), array.type))
     for unit, div in (("ms", 1), ("ns", 1_000_000)):
         try:
             raw = array.cast(pa.timestamp(unit, tz="UTC")).cast(pa.int64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
         out = raw.fill_null(0).to_numpy(zero_copy_only=False)
-        return (out // div if div != 1 else out), ~valid
+        return (out // div if div != 1 else out), ~(valid & ok)
     # some values need the strict parser: do them one by one
     out = np.zeros(len(array), np.int64)
-    bad = ~valid
+    bad = ~(valid & ok)
     for k, text in enumerate(array.to_pylist()):
         if text is None:
             continue
