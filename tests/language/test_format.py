@@ -64,6 +64,13 @@ def test_fmt_properties_on_rule_pack(path: Path) -> None:
     assert_format_properties(path.read_text(encoding="utf-8"), str(path))
 
 
+@pytest.mark.parametrize("path", PACK, ids=lambda p: p.name)
+def test_rule_pack_is_in_canonical_layout(path: Path) -> None:
+    """`tosengine fmt --check rules/` passes: the shipped files are what fmt writes."""
+    text = path.read_text(encoding="utf-8")
+    assert format_text(text, str(path)) == text
+
+
 def test_rule_pack_checks() -> None:
     assert len(PACK) >= 7  # one file per theme
     checked = check_paths([RULES_DIR])
