@@ -58,7 +58,10 @@ class ChunkParser:
     """Parses chunks of whole JSON lines of one source into :class:`RawBatch` es."""
 
     def __init__(self, schema: Schema, source: str | None, *,
-                 max_line_bytes: int = MAX_LINE_BYTES) -> None:
+                 max_line_bytes: int = MAX_LINE_BYTES, fast: bool = True,
+                 sub_lines: int = SUB_LINES) -> None:
+        self.fast = fast  # False: every line through orjson (the reference path in tests)
+        self.sub_lines = sub_lines
         self.schema = schema
         self.source = source
         self.max_line = int(max_line_bytes)
@@ -95,11 +98,13 @@ class ChunkParser:
         lines = Lines(chunk, starts, e, lens, first)
         parts: list[_Part] = []
         if len(rows):
-            part = self._fast(lines, rows)
+            part = self._fast(lines, rows) if self.fast else None
             if part is None:
-                for g in range(0, len(rows), SUB_LINES):
-                    sub = rows[g:g + SUB_LINES]
-                    parts.append(self._fast(lines, sub) or self._per_line(lines, sub))
+                step = self.sub_lines if self.fast else len(rows)
+                for g in range(0, len(rows), step):
+                    sub = rows[g:g + step]
+                    parts.append((self._fast(lines, sub) if self.fast else None)
+                                 or self._per_line(lines, sub))
             else:
                 parts.append(part)
         batch, bad, raw = _merge(parts, self.arrow)
