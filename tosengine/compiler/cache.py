@@ -23,17 +23,10 @@ from types import ModuleType
 
 import numba
 
+from tosengine.cachedir import cache_dir
 from tosengine.compiler.codegen import CODEGEN_VERSION
 
-
-def cache_dir() -> Path:
-    """The folder holding generated kernel modules."""
-    env = os.environ.get("TOSENGINE_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "tosengine"
+__all__ = ["cache_dir", "cache_key", "interpreted_module", "load_module"]
 
 
 def cache_key(source: str) -> str:

@@ -10,6 +10,7 @@ every independent error is reported.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+from tosengine.cachedir import cache_dir
 from tosengine.language import ast, limits, messages
 from tosengine.language.diagnostics import Reporter, suggest
 from tosengine.language.source import SourceFile, Span
@@ -313,11 +315,28 @@ def _grammar() -> str:
 _LOCK = threading.Lock()
 
 
+def _table_cache() -> str | bool:
+    """A file for Lark's LALR tables (built once per grammar: ~0.5 s saved per start).
+
+    Kept in the user's own tosengine cache folder, beside the compiled kernels;
+    Lark names the grammar's hash in the file and rebuilds when it changes.
+    Without a writable folder the tables are simply built every time.
+    """
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    digest = hashlib.sha256(_grammar().encode()).hexdigest()[:16]
+    return str(folder / f"lark-lalr-{digest}.cache")
+
+
 @lru_cache(maxsize=1)
 def _parser() -> tuple[Lark, _AstBuilder]:
     builder = _AstBuilder()
     lark = Lark(
         _grammar(),
+        cache=_table_cache(),
         parser="lalr",
         lexer="basic",
         keep_all_tokens=True,
