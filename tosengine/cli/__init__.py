@@ -12,7 +12,10 @@ import sys
 import typer
 
 from tosengine.cli import check as _check
+from tosengine.cli import demo as _demo
 from tosengine.cli import fmt as _fmt
+from tosengine.cli import generate as _generate
+from tosengine.cli import run as _run
 
 app = typer.Typer(
     name="tosengine",
@@ -23,6 +26,9 @@ app = typer.Typer(
 )
 app.command("check")(_check.check)
 app.command("fmt")(_fmt.fmt)
+app.command("run")(_run.run)
+app.command("generate")(_generate.generate)
+app.command("demo")(_demo.demo)
 
 
 def main() -> None:
