@@ -89,6 +89,7 @@ class Evaluator:
         self.counts: Counter[str] = Counter()
         self.finished = False
         self.rows_fed = 0  # events fed so far: in-memory inputs are numbered from here
+        self.position: object = None  # the caller's input position, set by RuleSet.restore
         self._string_let_groups = self._let_groups()
         self._key_groups = {
             rp.index: self.plan.group_of_field(rp.rule.key[0]).id
@@ -123,6 +124,18 @@ class Evaluator:
             return []
         self._run_windows(np.zeros(0, np.int64), np.zeros(0, np.uint8), final=True)
         return sort_violations(self._windowed_violations(), self.program)
+
+    def checkpoint(self, position: object = None) -> bytes:
+        """All state as bytes, with the caller's JSON-able input ``position``.
+
+        Call it between batches. :meth:`RuleSet.restore` turns the bytes back into
+        an evaluator that continues exactly where this one is (see
+        :mod:`tosengine.runtime.checkpoint` for the format). Dead letters not yet
+        taken are included.
+        """
+        from tosengine.runtime.checkpoint import checkpoint_bytes
+
+        return checkpoint_bytes(self, position)
 
     def take_dead_letters(self) -> list[DeadLetter]:
         """Return and forget the dead letters collected so far."""

@@ -6,6 +6,7 @@ from functools import cached_property
 
 from tosengine import ir
 from tosengine.compiler import Kernels, compile_program
+from tosengine.runtime.checkpoint import Checkpoint, read_checkpoint, restore_into, saved_lateness
 from tosengine.runtime.evaluator import Evaluator
 
 
@@ -37,6 +38,19 @@ class RuleSet:
     def stream(self, *, allowed_lateness_ms: int = 0) -> Evaluator:
         """A new streaming evaluator with empty state."""
         return Evaluator(self.kernels, allowed_lateness_ms=allowed_lateness_ms)
+
+    def restore(self, data: bytes | Checkpoint) -> Evaluator:
+        """An evaluator continuing from a checkpoint of an evaluator of these rules.
+
+        ``data`` comes from :meth:`Evaluator.checkpoint` or
+        :func:`~tosengine.runtime.checkpoint.load_checkpoint`; the caller's input
+        position is on the result's ``position``. Raises
+        :class:`~tosengine.runtime.checkpoint.CheckpointError` for a corrupt
+        checkpoint, one of other rules or of an engine with another state layout.
+        """
+        ck = data if isinstance(data, Checkpoint) else read_checkpoint(data)
+        lateness = saved_lateness(ck)
+        return restore_into(self.stream(allowed_lateness_ms=lateness), ck)
 
     def __repr__(self) -> str:
         return f"<RuleSet {len(self.rules)} rules {self.fingerprint[:12]}>"

@@ -43,11 +43,18 @@ LISTS = ("P", "A", "G", "DD", "I", "F", "M", "KC", "KH", "SEL", "KW", "IA", "FA"
          "CW", "CWF", "CWN", "S", "Q", "R")
 
 
+#: lists the window machine rewrites from scratch in every batch (selected rows, closed
+#: windows): a checkpoint keeps only their shapes
+SCRATCH_LISTS = ("SEL", "KW", "IA", "FA", "NA", "CW", "CWF", "CWN")
+
+
 class Lists:
     """Per-rule arrays both as Python lists (for Python code) and numba typed lists.
 
     The two hold the same numpy arrays; :meth:`set` replaces one in both.
     """
+
+    checkpoint_skip = ("typed",)  # rebuilt from ``py`` by after_restore
 
     def __init__(self) -> None:
         self.py: dict[str, list[np.ndarray]] = {name: [] for name in LISTS}
@@ -72,6 +79,12 @@ class Lists:
 
     def args(self) -> list[object]:
         return [self.typed[name] for name in LISTS]
+
+    def after_restore(self) -> None:
+        """Rebuild the typed lists from the Python lists (after a checkpoint restore)."""
+        self.typed = {}
+        for name, arrays in self.py.items():
+            self.replace(name, list(arrays))
 
 I64_MAX = np.iinfo(np.int64).max
 I64_MIN = np.iinfo(np.int64).min
@@ -287,6 +300,13 @@ class State:
         new = hash_table(size, width)
         ht_rehash_live(probe, new, width, self.I[w], layout.NEXT_WIN, pane_word, min_pane)
         return new
+
+    def scratch_arrays(self) -> list[np.ndarray]:
+        """Arrays every batch overwrites before reading (per-batch buffers, closed windows)."""
+        out = list(self.arrays.values())
+        for name in SCRATCH_LISTS:
+            out += self.lists.py[name]
+        return out
 
     @property
     def nbytes(self) -> int:
