@@ -282,8 +282,84 @@ def _key_delete(KH, e, width):
 
 
 @njit(**_JIT)
-def _feed(r, hi, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, ctl):
-    """Feed this rule's selected rows below ``hi``; 0 when done, 1 when a table is full."""
+def _feed(r, hi, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, R, ctl):
+    """Feed this rule's selected rows below ``hi``; 0 when done, 1 when a table is full.
+
+    Two passes over the rows: keys, panes and the plain accumulators row by
+    row (:func:`_feed_rows`); then each distinct aggregate over the same rows
+    with its tables taken out of their typed lists once (an access to a
+    typed list costs two atomic reference-count updates, too much per row).
+    Rows are taken only as far as every distinct table has room for (one new
+    entry per row at most), so the second pass never stops half way.
+    """
+    npanes = p[P_PANES]
+    step = p[P_STEP]
+    ndist = p[P_NDIST]
+    dist0 = p[P_DIST0]
+    pbase = p[P_PBASE]
+    si = p[P_SI]
+    rmask = M[M_RMASK]
+    # in-order input (no allowed lateness): a sliding distinct value moves to its
+    # latest pane at once; no per-pane set, no queue (see _drain)
+    eager = npanes > 1 and ctl[C_LATENESS] == 0
+    q0 = M[M_CURSOR]
+    nsel = M[M_NSEL]
+    q1 = q0
+    while q1 < nsel and sel[q1] < hi:
+        q1 += 1
+    if q1 == q0:
+        return 0
+    lim = q1
+    need = 0
+    for d in range(ndist):
+        g = dist0 + d
+        base = M_DIST + D_WORDS * d
+        if eager:
+            room = R[g].shape[0] // 2 - M[base + D_R_COUNT] - 1
+            code = NEED_R + d
+        else:
+            room = S[g].shape[0] // 2 - M[base + D_S_COUNT] - 1
+            code = NEED_S + d
+            if npanes > 1 and Q[g].shape[0] - M[base + D_Q_COUNT] < room:
+                room = Q[g].shape[0] - M[base + D_Q_COUNT]
+                code = NEED_Q + d
+        if q0 + room < lim:
+            lim = max(q0 + room, q0)
+            need = code
+    if lim == q0:
+        ctl[C_NEED] = need
+        ctl[C_NEED_RULE] = r
+        return 1
+    slots = np.empty(lim - q0, dtype=np.int64)
+    q = _feed_rows(r, q0, lim, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, slots)
+    for d in range(ndist):
+        g = dist0 + d
+        j = DD[d, DD_ARG]
+        dcnt_off = A[DD[d, DD_ACC], A_OFF]
+        base = M_DIST + D_WORDS * d
+        if eager:
+            _distinct_eager(q0, q, slots, ts, sel, step, ia[j], na[j], R[g], I, M, base, pbase, si,
+                            rmask, dcnt_off)
+        else:
+            _distinct_set(q0, q, slots, ts, sel, step, npanes, ia[j], na[j], S[g], Q[g], I, M, base,
+                          pbase, si, rmask, dcnt_off)
+    M[M_CURSOR] = q
+    if q < lim:  # _feed_rows stopped for key slots (ctl says which)
+        return 1
+    if lim < q1:
+        ctl[C_NEED] = need
+        ctl[C_NEED_RULE] = r
+        return 1
+    return 0
+
+
+@njit(**_JIT)
+def _feed_rows(r, q0, q1, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, slots):
+    """Keys, panes and plain accumulators of rows ``q0..q1``; the row reached (``q1`` when done).
+
+    Stops early when the key table or the slot rows are full (``ctl`` says which).
+    Each row's slot goes to ``slots[q - q0]`` for the distinct pass.
+    """
     length_panes = p[P_PANES]
     step = p[P_STEP]
     kwidth = p[P_KEYW]
@@ -291,16 +367,11 @@ def _feed(r, hi, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, ctl):
     si = p[P_SI]
     sf = p[P_SF]
     nacc = p[P_NACC]
-    ndist = p[P_NDIST]
-    dist0 = p[P_DIST0]
     rmask = M[M_RMASK]
     code_keys = p[P_KEYMODE] == KEY_CODE
-    q = M[M_CURSOR]
-    nsel = M[M_NSEL]
-    while q < nsel:
+    q = q0
+    while q < q1:
         i = sel[q]
-        if i >= hi:
-            break
         t = ts[i]
         pane = t // step
         # -- the key's slot
@@ -312,10 +383,9 @@ def _feed(r, hi, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, ctl):
             s = KH[e, kwidth + 2] if e >= 0 else np.int64(-1)
         if s < 0:
             if not code_keys and (M[M_KEYS] + 1) * 2 > KH.shape[0]:
-                ctl[C_NEED] = 2
+                ctl[C_NEED] = NEED_KEYS
                 ctl[C_NEED_RULE] = r
-                M[M_CURSOR] = q
-                return 1
+                return q
             if M[M_FREE] > 0:
                 M[M_FREE] -= 1
                 s = I[M[M_FREE], FREE]
@@ -323,10 +393,9 @@ def _feed(r, hi, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, ctl):
                 s = M[M_UNUSED]
                 M[M_UNUSED] += 1
             else:
-                ctl[C_NEED] = 1
+                ctl[C_NEED] = NEED_SLOTS
                 ctl[C_NEED_RULE] = r
-                M[M_CURSOR] = q
-                return 1
+                return q
             if code_keys:
                 KC[kw[q, 0]] = s
             else:
@@ -342,6 +411,7 @@ def _feed(r, hi, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, ctl):
             I[s, POS] = M[M_ACTIVE]
             I[M[M_ACTIVE], ACTIVE] = s
             M[M_ACTIVE] += 1
+        slots[q - q0] = s
         # -- the pane
         b = pbase + (pane & rmask) * si
         bf = (pane & rmask) * sf
@@ -361,20 +431,6 @@ def _feed(r, hi, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, ctl):
             I[s, NEXT_WIN] = pane - (length_panes - 1)
         if pane > M[M_MAX_PANE]:
             M[M_MAX_PANE] = pane
-        # -- room for distinct values (checked before anything is counted)
-        for d in range(ndist):
-            g = dist0 + d
-            base = M_DIST + D_WORDS * d
-            if (M[base + D_S_COUNT] + 1) * 2 > S[g].shape[0]:
-                ctl[C_NEED] = 100 + d
-                ctl[C_NEED_RULE] = r
-                M[M_CURSOR] = q
-                return 1
-            if length_panes > 1 and M[base + D_Q_COUNT] >= Q[g].shape[0]:
-                ctl[C_NEED] = 200 + d
-                ctl[C_NEED_RULE] = r
-                M[M_CURSOR] = q
-                return 1
         # -- accumulate
         for a in range(nacc):
             kind = A[a, A_KIND]
@@ -418,28 +474,66 @@ def _feed(r, hi, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, ctl):
                 d0 = x - F[s, bf + off]
                 F[s, bf + off] += d0 / k
                 F[s, bf + m2] += d0 * (x - F[s, bf + off])
-        for d in range(ndist):
-            j = DD[d, DD_ARG]
-            if na[j, q] != 0:
-                continue
-            g = dist0 + d
-            base = M_DIST + D_WORDS * d
-            de, new = ht_upsert(S[g], s, pane, ia[j, q], 3)
-            if new:
-                M[base + D_S_COUNT] += 1
-                if length_panes > 1:
-                    qn = M[base + D_Q_COUNT]
-                    Q[g][qn, 0] = s
-                    Q[g][qn, 1] = pane
-                    Q[g][qn, 2] = ia[j, q]
-                    if qn > 0 and pane < Q[g][qn - 1, 1]:
-                        M[base + D_Q_SORTED] = 0
-                    M[base + D_Q_COUNT] = qn + 1
-                else:
-                    I[s, b + A[DD[d, DD_ACC], A_OFF]] += 1
         q += 1
-    M[M_CURSOR] = q
-    return 0
+    return q
+
+
+@njit(**_JIT)
+def _distinct_set(q0, q1, slots, ts, sel, step, npanes, vals, nulls, Sg, Qg, I, M, base, pbase, si,
+                  rmask, dcnt_off):
+    """One distinct aggregate over rows ``q0..q1``: first sightings per (slot, pane, value).
+
+    Tumbling: a first sighting counts in its pane at once. Sliding: it is
+    queued for :func:`_drain`, which moves each value to its latest pane.
+    The caller made room for one new entry per row.
+    """
+    for q in range(q0, q1):
+        if nulls[q] != 0:
+            continue
+        s = slots[q - q0]
+        pane = ts[sel[q]] // step
+        de, new = ht_upsert(Sg, s, pane, vals[q], 3)
+        if not new:
+            continue
+        M[base + D_S_COUNT] += 1
+        if npanes > 1:
+            qn = M[base + D_Q_COUNT]
+            Qg[qn, 0] = s
+            Qg[qn, 1] = pane
+            Qg[qn, 2] = vals[q]
+            if qn > 0 and pane < Qg[qn - 1, 1]:
+                M[base + D_Q_SORTED] = 0
+            M[base + D_Q_COUNT] = qn + 1
+        else:
+            I[s, pbase + (pane & rmask) * si + dcnt_off] += 1
+
+
+@njit(**_JIT)
+def _distinct_eager(q0, q1, slots, ts, sel, step, vals, nulls, Rg, I, M, base, pbase, si, rmask,
+                    dcnt_off):
+    """One sliding distinct aggregate over in-order rows ``q0..q1``, without set or queue.
+
+    What :func:`_drain` does later for out-of-order input, done at once: the
+    value's count moves from the pane of its previous sighting (while an open
+    window still reads that pane) to this row's pane, which is at or after it.
+    The caller made room for one new entry per row.
+    """
+    for q in range(q0, q1):
+        if nulls[q] != 0:
+            continue
+        s = slots[q - q0]
+        pane = ts[sel[q]] // step
+        e, new = ht_upsert(Rg, s, vals[q], 0, 2)
+        if new:
+            M[base + D_R_COUNT] += 1
+        else:
+            prev = Rg[e, 3]
+            if prev == pane:
+                continue
+            if prev >= I[s, NEXT_WIN]:
+                I[s, pbase + (prev & rmask) * si + dcnt_off] -= 1
+        Rg[e, 3] = pane
+        I[s, pbase + (pane & rmask) * si + dcnt_off] += 1
 
 
 @njit(**_JIT)
@@ -693,7 +787,7 @@ def run_windows(ctl, final, ts, skip, P, A, G, DD, I, F, M, KC, KH, SEL, KW, IA,
             hi = ctl[C_SEGEND]
             for r in range(ctl[C_RULE], nrules):
                 if _feed(r, hi, ts, P[r], A[r], DD[r], I[r], F[r], M[r], KC[r], KH[r], SEL[r],
-                         KW[r], IA[r], FA[r], NA[r], S, Q, ctl) != 0:
+                         KW[r], IA[r], FA[r], NA[r], S, Q, R, ctl) != 0:
                     ctl[C_RULE] = r
                     return 1
             ctl[C_RULE] = 0
