@@ -177,6 +177,7 @@ def test_truncated_gzip_yields_what_was_readable_then_a_source_error(tmp_path: P
     assert ev.counts["events"] == got
 
 
+@pytest.mark.slow
 def test_the_shipped_pack_gives_the_same_violations_with_bad_lines_between(
         tmp_path: Path) -> None:
     from tosengine.generator import generate, write_log

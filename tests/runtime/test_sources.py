@@ -285,6 +285,7 @@ def parsed(parser: ChunkParser, chunk: bytes) -> tuple[pa.RecordBatch, dict, dic
     return rb.batch, rb.bad, rb.raw, [rb.position(r) for r in range(rb.batch.num_rows)]
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example([b'{"ts": 1, "f": NaN}', b'{"ts": 2, "extra": Infinity, "f": -Infinity}'], 1)
 @example([b'{"ts": 1, "extra": ' + b"[" * 1100 + b"]" * 1100 + b"}", b'{"ts": "2026-01-05T00:00:00Z"}'], 2)
@@ -384,3 +385,17 @@ def test_evaluator_feed_of_a_path_uses_read_source(tmp_path: Path,
     ev.feed(path)
     assert [(d.source, d.position, d.reason) for d in ev.dead_letters] == \
         [(str(path), 201, "not_json")]
+
+
+def test_the_dead_letter_example_of_docs_input_md(tmp_path: Path, ruleset: tosengine.RuleSet,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "input.md").read_text()
+    blocks = [b.split("\n", 1)[1] for b in doc.split("```jsonl")[1:]]
+    events, letters = (b.split("```")[0] for b in blocks[:2])
+    monkeypatch.chdir(tmp_path)
+    Path("events.jsonl").write_bytes(events.encode().replace(b"\\xff", b"\xff"))
+    ev = ruleset.stream()
+    for b in read_source("events.jsonl", ev.program.schema, max_line_bytes=100):
+        ev.feed(b)
+    got = [d.to_dict() for d in ev.take_dead_letters()]
+    assert got == [json.loads(line) for line in letters.splitlines()]
