@@ -130,6 +130,20 @@ def test_resume_from_any_batch_end(tmp_path: Path, suffix: str) -> None:
         assert rows(rest) == rows(batches[k + 1:])
 
 
+def test_batches_are_also_cut_by_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tosengine.runtime.jsonl as jsonl
+
+    data = jsonl_bytes(50)
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(data)
+    whole = rows(list(read_source(path, DEFAULT_SCHEMA)))
+    monkeypatch.setattr(jsonl, "CHUNK_BYTES", 1000)
+    batches = list(read_source(path, DEFAULT_SCHEMA))
+    sizes = np.diff([0] + [rb.end_offset for rb in batches])
+    assert len(batches) > 5 and max(sizes) <= 1000
+    assert rows(batches) == whole
+
+
 def test_a_line_longer_than_a_read_block_is_skipped_as_it_streams(tmp_path: Path) -> None:
     huge = b'{"ts": 1, "user_agent": "' + b"y" * (3 << 20) + b'"}'
     data = b"\n".join([json.dumps(event(0)).encode(), huge, json.dumps(event(1)).encode(),

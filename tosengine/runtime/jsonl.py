@@ -45,6 +45,7 @@ from tosengine.runtime.timeparse import time_ms
 
 MAX_LINE_BYTES = 1 << 20  # default longest line read (bytes, without the line end)
 BLOCK_BYTES = 1 << 20  # bytes asked of the stream per read
+CHUNK_BYTES = 64 << 20  # a batch is cut early when its lines reach this many bytes
 SUB_LINES = 2048  # lines per sub-chunk when a chunk fails
 _BOM = b"\xef\xbb\xbf"
 _WS = b" \t\r"
@@ -322,7 +323,8 @@ def read_jsonl(fh: BinaryIO, schema: Schema, source: str | None, *, batch_size: 
                ) -> Iterator[RawBatch]:
     """Read JSON lines from ``fh`` (positioned at ``start_offset`` of its stream).
 
-    Yields a batch every ``batch_size`` lines, at the end, and — when
+    Yields a batch every ``batch_size`` lines (or :data:`CHUNK_BYTES` bytes of
+    whole lines, if less), at the end, and — when
     ``ready()`` says no more data is waiting (a live stream) — as soon as
     whole lines have arrived. Memory stays bounded: a line longer than
     ``max_line_bytes`` is skipped as it streams past, keeping only its start.
@@ -392,6 +394,9 @@ def read_jsonl(fh: BinaryIO, schema: Schema, source: str | None, *, batch_size: 
                 nls = [p - 3 for p in nls]
         while nlines >= batch_size:
             yield cut(batch_size, False)
+        while nlines and int(nls[0][0]) < CHUNK_BYTES <= int(nls[-1][-1]):
+            pos = np.concatenate(nls)
+            yield cut(int(np.searchsorted(pos, CHUNK_BYTES)), False)
         if eof:
             if skipping is not None:
                 number, prefix, length = skipping
