@@ -34,6 +34,7 @@ from tosengine.language.schema import Schema
 from tosengine.runtime.evaluator import DeadLetter, Evaluator
 from tosengine.runtime.inputs import RawBatch
 from tosengine.runtime.ruleset import RuleSet
+from tosengine.runtime.sources import SourceError, read_source, source_kind
 from tosengine.runtime.violation import Violation
 
 EXIT_NONE = 0
@@ -101,28 +102,13 @@ class StrictInputError(Exception):
 
 
 def _is_table(name: str) -> bool:
-    return name.lower().endswith((".parquet", ".arrow", ".ipc", ".feather"))
+    return source_kind(name) in ("parquet", "ipc")
 
 
 def read_batches(name: str, schema: Schema, batch_size: int = DEFAULT_BATCH_SIZE,
                  stdin: IO[bytes] | None = None) -> Iterator[RawBatch]:
     """The batches of one input (a path, or ``-`` for stdin)."""
-    try:
-        from tosengine.runtime.sources import read_source
-    except ImportError:  # the fast sources are not in this tree yet
-        from tosengine.cli._interim_sources import read_interim
-
-        return read_interim(name, schema, batch_size, stdin)
     return read_source(name, schema, batch_size=batch_size, stdin=stdin)
-
-
-def source_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean a whole input cannot be read."""
-    try:
-        from tosengine.runtime.sources import SourceError
-    except ImportError:
-        return (OSError, ValueError)
-    return (SourceError, OSError)
 
 
 class RunSession:
@@ -265,6 +251,12 @@ def check_inputs(inputs: Sequence[str]) -> None:
         typer.echo("error: stdin (-) can be read only once", err=True)
         raise typer.Exit(EXIT_USAGE)
     require_paths([Path(p) for p in inputs if p != STDIN])
+    for name in inputs:
+        try:
+            source_kind(name)
+        except SourceError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
 
 
 def execute(ruleset: RuleSet, inputs: Sequence[str], *, fmt: str = "table", output: Path | None = None,
@@ -342,7 +334,7 @@ def run(
     except StrictInputError as e:
         typer.echo(e.message(), err=True)
         raise typer.Exit(EXIT_STRICT) from None
-    except source_errors() as e:
+    except SourceError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     if stats.violations_total and not exit_zero:
