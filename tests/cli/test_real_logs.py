@@ -79,7 +79,7 @@ def test_apache_access_log() -> None:
     """) | sql(log, f"""
         SELECT 'ip_many_user_agents', ip, ws, count(DISTINCT user_agent) AS agents, count(*)
         FROM (SELECT ip, user_agent, {sliding(2 * 3_600_000, 3_600_000)} AS ws FROM e)
-        GROUP BY ip, ws HAVING agents >= 3
+        GROUP BY ip, ws HAVING agents >= 4
     """) | sql(log, "SELECT 'large_download', request_id FROM e WHERE bytes >= 5000000")
     got = run_cli("apache_access.tos", log)
     assert got == expected

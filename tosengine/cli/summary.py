@@ -96,7 +96,9 @@ class RunProgress:
         """Start the bar of the next input (``total`` bytes or rows, None when unknown)."""
         if self._progress is None:
             return
-        if self._task is not None:
+        if self._task is None:
+            self.started = time.perf_counter()  # rates count reading, not compiling the rules
+        else:
             self._progress.update(self._task, total=self._progress.tasks[-1].completed or 1)
         self._task = self._progress.add_task(name, total=total, events=self.events, rate=0.0,
                                              violations=self.violations)
