@@ -39,6 +39,7 @@ from tosengine.runtime.violation import Violation
 
 LATE = "late"
 RAW_LIMIT = 1024  # characters of a bad event kept in its dead-letter record
+COMPACT_MIN = 1 << 16  # strings in a dictionary before it is first compacted
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,23 @@ class DeadLetter:
                 "detail": self.detail, "raw": self.raw}
 
 
+class StateLimitExceeded(RuntimeError):
+    """More keys are open than the evaluator's ``max_keys`` allows.
+
+    Raised by :meth:`Evaluator.feed` after the batch that went over the limit
+    was fully evaluated: its violations are on :attr:`violations` (nothing is
+    lost) and the evaluator is consistent, so the caller may flush, checkpoint,
+    or raise the limit and go on.
+    """
+
+    def __init__(self, active_keys: int, max_keys: int, violations: list[Violation]) -> None:
+        super().__init__(f"{active_keys} keys are open in windows, more than max_keys="
+                         f"{max_keys}; raise the limit or shorten the windows")
+        self.active_keys = active_keys
+        self.max_keys = max_keys
+        self.violations = violations
+
+
 class EvaluatorFinished(RuntimeError):
     """``feed()`` after ``flush()``: the input has already ended."""
 
@@ -70,9 +88,13 @@ class Evaluator:
     :attr:`dead_letters` with their reason, and counted in :attr:`counts`.
     """
 
-    def __init__(self, kernels: Kernels, *, allowed_lateness_ms: int = 0) -> None:
+    def __init__(self, kernels: Kernels, *, allowed_lateness_ms: int = 0,
+                 max_keys: int | None = None) -> None:
         if allowed_lateness_ms < 0:
             raise ValueError("allowed lateness must be >= 0")
+        if max_keys is not None and max_keys < 1:
+            raise ValueError("max_keys must be >= 1")
+        self.max_keys = max_keys
         self.kernels = kernels
         self.plan: Plan = kernels.plan
         self.program: ir.Program = kernels.plan.program
@@ -95,6 +117,8 @@ class Evaluator:
             rp.index: self.plan.group_of_field(rp.rule.key[0]).id
             for rp in self.plan.window_rules if rp.keymode == layout.KEY_CODE
         }
+        self._code_keys = self._string_key_words()
+        self._compact_at = [COMPACT_MIN] * len(self.dictionaries)
 
     # -- public ---------------------------------------------------------------
 
@@ -172,6 +196,10 @@ class Evaluator:
             self._run_windows(enc.ts, skip, final=False)
             out += self._windowed_violations()
         out += self._event_violations(enc, counts)
+        self._compact()
+        if self.max_keys is not None and self.state.active_keys > self.max_keys:
+            raise StateLimitExceeded(self.state.active_keys, self.max_keys,
+                                     sort_violations(out, self.program))
         return out
 
     def _args(self, names: list[str], enc: EncodedBatch, skip: np.ndarray) -> list[object]:
@@ -212,6 +240,53 @@ class Evaluator:
             a.flags.writeable = False
         while run_windows(self.ctl, final, ts, skip, *st.lists.args()) != 0:
             st.grow(int(self.ctl[C_NEED]), int(self.ctl[C_NEED_RULE]))
+
+    # -- dictionary compaction -------------------------------------------------
+
+    def _string_key_words(self) -> dict[int, list[tuple[int, int]]]:
+        """Per compactable group: the ``(rule, key word)`` pairs whose state holds its codes.
+
+        A group is compactable when keys are the only state holding its codes: no
+        exact-distinct set over its strings and no ``lower()`` table (their codes
+        live in tables not rewritten here), so those groups are never compacted.
+        """
+        held: dict[int, list[tuple[int, int]]] = {g.id: [] for g in self.plan.groups}
+        for rp in self.plan.rules:
+            for j, (name, t) in enumerate(zip(rp.rule.key, rp.key_types)):
+                if t is Type.STRING:
+                    held[self.plan.group_of_field(name).id].append((rp.index, j))
+        blocked = {lut.group for lut in self.plan.luts if lut.kind == "code"}
+        for rp in self.plan.window_rules:
+            lets = {let.name: let.expr for let in rp.rule.lets}
+            for a in rp.args:
+                if a.mode == "value" and a.expr.type is Type.STRING:
+                    blocked.add(self.plan.string_group(a.expr, lets))
+        return {g: keys for g, keys in held.items() if g not in blocked}
+
+    def _compact(self) -> None:
+        """Drop strings no open state refers to, once a dictionary has doubled since last time."""
+        for g, keys in self._code_keys.items():
+            d = self.dictionaries[g]
+            if len(d) < self._compact_at[g]:
+                continue
+            live = self.state.live_codes(keys, self.watermark)
+            remap = d.compact(np.concatenate(live) if live else np.zeros(0, np.int64))
+            self.state.remap_codes(keys, remap)
+            self._remap_luts(g, remap)
+            self._compact_at[g] = max(COMPACT_MIN, 2 * len(d))
+
+    def _remap_luts(self, group: int, remap: np.ndarray) -> None:
+        """Reorder the value tables (bool/int) of ``group`` after its compaction."""
+        old_of_new = np.concatenate([[0], np.flatnonzero(remap > 0)])
+        luts = self.luts
+        for k, lut in enumerate(self.plan.luts):
+            if lut.group != group:
+                continue
+            assert lut.kind != "code", "a group with a code table is never compacted"
+            arr = np.zeros(max(16, old_of_new.shape[0]), dtype=luts.arrays[k].dtype)
+            arr[: old_of_new.shape[0]] = luts.arrays[k][old_of_new]
+            luts.arrays[k] = arr
+            luts.filled[k] = old_of_new.shape[0]
 
     # -- results --------------------------------------------------------------
 

@@ -35,9 +35,15 @@ class RuleSet:
         """sha256 of the checked rules; equal rule sets have equal fingerprints."""
         return self.program.fingerprint()
 
-    def stream(self, *, allowed_lateness_ms: int = 0) -> Evaluator:
-        """A new streaming evaluator with empty state."""
-        return Evaluator(self.kernels, allowed_lateness_ms=allowed_lateness_ms)
+    def stream(self, *, allowed_lateness_ms: int = 0, max_keys: int | None = None) -> Evaluator:
+        """A new streaming evaluator with empty state.
+
+        ``max_keys`` caps the keys open in windows over all rules: a batch that
+        goes over it raises :class:`~tosengine.runtime.evaluator.StateLimitExceeded`
+        (carrying that batch's violations) instead of state being dropped.
+        """
+        return Evaluator(self.kernels, allowed_lateness_ms=allowed_lateness_ms,
+                         max_keys=max_keys)
 
     def restore(self, data: bytes | Checkpoint) -> Evaluator:
         """An evaluator continuing from a checkpoint of an evaluator of these rules.

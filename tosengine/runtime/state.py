@@ -111,6 +111,15 @@ def _descriptor(rows: list[list[int]], width: int) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(-1, width)
 
 
+def _rehashed(table: np.ndarray, j: int, through, width: int) -> np.ndarray:
+    """``table`` with key word ``j`` rewritten by ``through``, rehashed into a fresh table."""
+    used = table[:, 0] != 0
+    table[used, 1 + j] = through(table[used, 1 + j])
+    new = hash_table(table.shape[0], width)
+    htw_rehash(table, new, width, I64_MIN)
+    return new
+
+
 class Cooldowns:
     """Key → time of the last reported violation, for one rule with a cooldown."""
 
@@ -300,6 +309,61 @@ class State:
         new = hash_table(size, width)
         ht_rehash_live(probe, new, width, self.I[w], layout.NEXT_WIN, pane_word, min_pane)
         return new
+
+    # -- string codes held by state (for dictionary compaction) ------------------
+
+    def live_codes(self, keys: list[tuple[int, int]], watermark: int | None) -> list[np.ndarray]:
+        """String codes still held in key word ``j`` of rule ``r`` for each ``(r, j)`` of ``keys``.
+
+        Key slots hold a key while any of its windows is open; cooldown tables
+        hold it until its cooldown has run out (expired entries are dropped first).
+        """
+        out = []
+        for r, j in keys:
+            rp = self.plan.rules[r]
+            if rp.windowed:
+                w = rp.window_index
+                if rp.keymode == layout.KEY_CODE:
+                    out.append(np.flatnonzero(self.KC[w] >= 0))
+                else:
+                    kh = self.KH[w]
+                    out.append(kh[kh[:, 0] != 0, 1 + j])
+            if r in self.cooldowns:
+                cd = self.cooldowns[r]
+                cd.grow(watermark)
+                out.append(cd.table[cd.table[:, 0] != 0, 1 + j])
+        return out
+
+    def remap_codes(self, keys: list[tuple[int, int]], remap: np.ndarray) -> None:
+        """Rewrite key word ``j`` of rule ``r`` through ``remap`` (old code → new code)."""
+
+        def through(col: np.ndarray) -> np.ndarray:
+            ok = (col >= 0) & (col < remap.shape[0])
+            return np.where(ok, remap[np.where(ok, col, 0)], 0)
+
+        for r, j in keys:
+            rp = self.plan.rules[r]
+            if rp.windowed:
+                w = rp.window_index
+                slots = self.I[w]
+                slots[:, layout.KEY0 + j] = through(slots[:, layout.KEY0 + j])
+                if rp.keymode == layout.KEY_CODE:
+                    old = self.KC[w][: remap.shape[0]]
+                    held = np.flatnonzero(old >= 0)
+                    kc = np.full(max(64, int(remap.max(initial=0)) + 1), -1, dtype=np.int32)
+                    kc[remap[held]] = old[held]
+                    self.lists.set("KC", w, kc)
+                else:
+                    self.lists.set("KH", w, _rehashed(self.KH[w], j, through,
+                                                       rp.key_width + 1))
+            if r in self.cooldowns:
+                cd = self.cooldowns[r]
+                cd.table = _rehashed(cd.table, j, through, cd.width)
+
+    @property
+    def active_keys(self) -> int:
+        """Key slots in use over all windowed rules."""
+        return sum(int(m[layout.M_ACTIVE]) for m in self.M)
 
     def scratch_arrays(self) -> list[np.ndarray]:
         """Arrays every batch overwrites before reading (per-batch buffers, closed windows)."""

@@ -4,7 +4,8 @@ A :class:`StringDictionary` interns the strings of Arrow arrays with a numba
 hash table over the raw Arrow buffers (no Python string per value). Code 0 is
 null; the literals a rule set compares against are interned first, so their
 codes are fixed and can be compiled into the kernels. Codes persist across
-batches for the life of an evaluator.
+batches until :meth:`StringDictionary.compact` drops the strings no state
+references any more (the evaluator then rewrites the codes its state holds).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class StringDictionary:
         self.meta = np.array([1, 0], dtype=np.int64)  # [codes in use, arena bytes used]
         if literals:
             self.encode_strings(list(literals))
+        self.fixed = len(self)  # null and the literals: never compacted away
 
     def __len__(self) -> int:
         """Number of codes in use, including the null code 0."""
@@ -115,6 +117,41 @@ class StringDictionary:
     def encode_strings(self, values: list[str | None]) -> np.ndarray:
         """Codes for Python strings (None = null)."""
         return self.encode(pa.array(values, type=pa.string()))
+
+    # -- compaction -------------------------------------------------------------
+
+    def compact(self, keep: np.ndarray) -> np.ndarray:
+        """Forget every code not in ``keep``; return the old → new code map.
+
+        ``keep`` lists codes still referenced by state. Code 0 and the literal
+        codes are always kept, and kept codes keep their order, so literals keep
+        their codes (compiled into the kernels). The map (int32, one entry per old
+        code) sends a forgotten code to 0; a forgotten string seen again later is
+        interned anew.
+        """
+        n = len(self)
+        mask = np.zeros(n, dtype=bool)
+        mask[: self.fixed] = True
+        keep = np.asarray(keep, dtype=np.int64)
+        mask[keep[(keep >= 0) & (keep < n)]] = True
+        kept = np.flatnonzero(mask)
+        remap = np.zeros(n, dtype=np.int32)
+        remap[kept] = np.arange(kept.shape[0], dtype=np.int32)
+        lengths = self.starts[kept + 1] - self.starts[kept]
+        starts = np.zeros(_pow2_at_least(kept.shape[0] + 1) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=starts[1: kept.shape[0] + 1])
+        total = int(starts[kept.shape[0]])
+        gather = np.repeat(self.starts[kept] - starts[: kept.shape[0]], lengths)
+        gather += np.arange(total, dtype=np.int64)
+        arena = np.zeros(max(256, 2 * total), dtype=np.uint8)
+        arena[:total] = self.arena[gather]
+        hashes = np.zeros(starts.shape[0] - 1, dtype=np.uint64)
+        hashes[: kept.shape[0]] = self.hashes[kept]
+        self.starts, self.arena, self.hashes = starts, arena, hashes
+        self.table = np.zeros(_pow2_at_least(2 * hashes.shape[0]), dtype=np.int32)
+        self.meta[0], self.meta[1] = kept.shape[0], total
+        rehash_strings(self.table, self.hashes, kept.shape[0])
+        return remap
 
     # -- decoding -------------------------------------------------------------
 

@@ -1,0 +1,161 @@
+"""Bounded memory: state follows the keys open in windows, not every key ever seen.
+
+Closed windows release their key slots; string dictionaries drop the strings no
+open state refers to (compaction) and the evaluator rewrites the codes its state
+holds. Compaction is checked against the reference with a tiny threshold (so it
+runs after nearly every batch), and a 5-million-event stream of ever-new keys
+shows the engine's memory stays flat. ``max_keys`` reports going over the cap as
+its own condition.
+"""
+
+from __future__ import annotations
+
+from unittest.mock import patch
+
+import numpy as np
+import psutil
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tosengine
+from tosengine.ir import load_text
+from tosengine.runtime import evaluator as evaluator_module
+from tosengine.runtime.evaluator import StateLimitExceeded
+from tosengine.runtime.ruleset import RuleSet
+from tests.engine_helpers import assert_same_violations, run_engine
+from tests.reference import reference_evaluate
+from tests.strategies import allowed_lateness, batch_cuts, event_streams, rule_sets, split_batches
+
+REUSE = """
+rule reused_request_id {
+  title    "Request id reused"
+  clause   "1"
+  severity low
+  action   log
+  per      request_id
+  window   1m
+  let uses = count()
+  when     uses >= 2
+  message  "request {request_id} used {uses} times"
+}
+"""
+
+T0 = 1_700_000_000_000
+
+
+def engine_bytes(ev) -> int:
+    """Bytes of everything an evaluator keeps between batches."""
+    total = ev.state.nbytes
+    for d in ev.dictionaries:
+        total += d.table.nbytes + d.hashes.nbytes + d.starts.nbytes + d.arena.nbytes
+    return total + sum(a.nbytes for a in ev.luts.arrays)
+
+
+@st.composite
+def cases(draw):
+    program = draw(rule_sets())
+    events = draw(event_streams(max_events=80))
+    lateness = draw(allowed_lateness())
+    return program, events, lateness, split_batches(events, draw(batch_cuts(len(events))))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(), st.integers(2, 6), st.booleans())
+def test_compaction_matches_reference(case, threshold, checkpoint):
+    """Compacting after (nearly) every batch changes no result, also across a restore."""
+    program, events, lateness, batches = case
+    want = reference_evaluate(program, events, lateness)
+    with patch.object(evaluator_module, "COMPACT_MIN", threshold):
+        rs = RuleSet(program, jit=False)
+        if checkpoint:
+            ev = rs.stream(allowed_lateness_ms=lateness)
+            got = []
+            for i, b in enumerate(batches):
+                got += [v.to_dict() for v in ev.feed(b)]
+                if i % 5 == 4:
+                    ev = rs.restore(ev.checkpoint())
+            got += [v.to_dict() for v in ev.flush()]
+            late = [d.position for d in ev.dead_letters if d.reason == "late"]
+        else:
+            got, late = run_engine(rs, batches, lateness)
+    assert late == want.late
+    assert_same_violations(got, want.violations)
+
+
+def test_compaction_keeps_open_keys_and_literals():
+    rules = REUSE.replace('when     uses >= 2', 'when     uses >= 2 and request_id != "keep"')
+    rs = RuleSet(load_text(rules), jit=False)
+    with patch.object(evaluator_module, "COMPACT_MIN", 4):
+        ev = rs.stream()
+        out = []
+        for i in range(40):  # each batch one minute later: keys of the last minute only
+            ids = [f"a{i}", f"b{i}", "keep", f"a{i}"]
+            out += ev.feed([{"ts": T0 + i * 60_000 + j, "request_id": r}
+                            for j, r in enumerate(ids)])
+        out += ev.flush()
+        assert len(ev.dictionaries[0]) < 12  # null, the literal, this minute's ids
+    assert [v.key["request_id"] for v in out] == [f"a{i}" for i in range(40)]
+
+
+def _batches(n: int, batch: int = 200_000, per_second: int = 1000):
+    """``n`` events, ``per_second`` a second; every 1000th reuses the id of the event before it."""
+    for lo in range(0, n, batch):
+        i = np.arange(lo, min(lo + batch, n), dtype=np.int64)
+        ids = i * 7919 % (n * 10)  # distinct for distinct i
+        reuse = (i % 1000 == 999)
+        ids = np.where(reuse, (i - 1) * 7919 % (n * 10), ids)
+        ts = T0 + i * 1000 // per_second
+        yield pa.record_batch({"ts": pa.array(ts), "request_id": pc.cast(pa.array(ids),
+                                                                          pa.string())})
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_over_5_million_new_keys():
+    """5M events, ~60,000 keys open per minute, almost every key new: memory does not grow."""
+    n = 5_000_000
+    rs = tosengine.compile(load_text(REUSE))
+    ev = rs.stream()
+    proc = psutil.Process()
+    held, rss, active, found = [], [], [], 0
+    for b in _batches(n):
+        found += len(ev.feed(b))
+        held.append(engine_bytes(ev))
+        rss.append(proc.memory_info().rss)
+        active.append(ev.state.active_keys)
+    found += len(ev.flush())
+    # every 1000th event reuses its neighbour's id, within one minute unless the pair
+    # straddles a minute boundary (the 60,000th event of a minute starts a new one)
+    pairs = [(i - 1, i) for i in range(999, n, 1000)]
+    want = sum(1 for a, b in pairs if a // 60_000 == b // 60_000)
+    assert found == want
+    early = max(held[: len(held) // 5])
+    assert max(held) <= 1.25 * early, (early, max(held))
+    assert max(rss[len(rss) // 5:]) - max(rss[: len(rss) // 5]) < 64 << 20  # < 64 MiB of drift
+    top = int(np.argmax(active))
+    per_key = held[top] / active[top]
+    print(f"\nengine bytes {held[top]}, active keys {active[top]}, "
+          f"bytes per active key {per_key:.0f}; peak engine bytes {max(held)}")
+    assert per_key < 1024
+
+
+def test_max_keys_reports_the_overflow_with_the_batch_results():
+    rs = RuleSet(load_text(REUSE), jit=False)
+    ev = rs.stream(max_keys=50)
+    ev.feed([{"ts": T0 + i, "request_id": f"r{i}"} for i in range(50)])
+    with pytest.raises(StateLimitExceeded) as info:
+        ev.feed([{"ts": T0 + 100, "request_id": "r0"}, {"ts": T0 + 101, "request_id": "new"}])
+    assert info.value.active_keys == 51 and info.value.max_keys == 50
+    assert [v.key for v in info.value.violations] == []  # window still open: none yet
+    # nothing was dropped: the state is consistent and the reused id is still reported
+    assert [v.key["request_id"] for v in ev.flush()] == ["r0"]
+
+
+def test_max_keys_through_evaluate():
+    events = [{"ts": T0 + i, "request_id": f"r{i % 30}"} for i in range(60)]
+    assert len(tosengine.evaluate(RuleSet(load_text(REUSE), jit=False), events,
+                                  max_keys=30)) == 30
+    with pytest.raises(StateLimitExceeded):
+        tosengine.evaluate(RuleSet(load_text(REUSE), jit=False), events, max_keys=29)
