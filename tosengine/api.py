@@ -64,6 +64,7 @@ def evaluate(
     *,
     allowed_lateness: int | str | _dt.timedelta = 0,
     dead_letters: list[DeadLetter] | None = None,
+    max_keys: int | None = None,
 ) -> list[Violation]:
     """Evaluate ``events`` against ``rules`` and return every violation, sorted.
 
@@ -73,9 +74,11 @@ def evaluate(
     can be passed as a list of paths. ``allowed_lateness`` is milliseconds, a
     duration string such as ``"30s"``, or a ``timedelta``. Events that cannot be
     evaluated (bad or late) are appended to ``dead_letters`` when a list is given.
+    ``max_keys`` caps the keys open in windows: going over it raises
+    :class:`~tosengine.runtime.evaluator.StateLimitExceeded`.
     """
     ruleset = compile(rules)
-    ev = ruleset.stream(allowed_lateness_ms=duration_ms(allowed_lateness))
+    ev = ruleset.stream(allowed_lateness_ms=duration_ms(allowed_lateness), max_keys=max_keys)
     out: list[Violation] = []
     for part in _inputs(events):
         out += ev.feed(part)
