@@ -57,13 +57,15 @@ def print_violations(console: Console, violations: list[Violation], program: ir.
             meta += f" · {rule.clause}"
         console.print(f"{head}\n  {meta} · {n:,} violation{'s' if n != 1 else ''}")
         table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False, padding=(0, 1))
+        keyed = bool(rule.key)
         table.add_column("time", no_wrap=True)
-        table.add_column("key", overflow="fold")
+        if keyed:
+            table.add_column("key", overflow="fold")
         table.add_column("message", overflow="fold")
         shown = vs if limit_per_rule is None else vs[:limit_per_rule]
         for v in shown:
             text = v.message if v.message is not None else _key_text(v.values)
-            table.add_row(v.time, _key_text(v.key), text)
+            table.add_row(v.time, *([_key_text(v.key)] if keyed else []), text)
         console.print(table)
         if len(shown) < n:
             console.print(f"  ... and {n - len(shown):,} more")
