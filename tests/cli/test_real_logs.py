@@ -39,8 +39,13 @@ def run_cli(rules: str, log: str) -> set[tuple]:
     result = CliRunner().invoke(app, ["run", str(EXAMPLES / rules), str(DATA / log), "--format", "jsonl",
                                       "--exit-zero", "--no-progress"])
     assert result.exit_code == 0, result.output
+    return violation_tuples(result.stdout.splitlines())
+
+
+def violation_tuples(lines: list[str]) -> set[tuple]:
+    """(rule, key..., window start, let values...) of windowed violations; (rule, request) of event rules."""
     out = []
-    for line in result.stdout.splitlines():
+    for line in lines:
         v = json.loads(line)
         if v["window_start"] is None:
             out.append((v["rule"], v["request_id"]))
@@ -134,3 +139,37 @@ def test_s3_honeybucket_cloudtrail() -> None:
     got = run_cli("s3_honeybucket.tos", log)
     assert got == expected
     assert {r[0] for r in got} == {"object_written", "probe_then_write", "anonymous_sweep"}
+
+
+def test_apache_log_in_source_order_needs_allowed_lateness(tmp_path: Path) -> None:
+    """The source log is out of order within each minute: late events, then none with 59 s of lateness."""
+    import gzip
+
+    import orjson
+
+    rows = [orjson.loads(line) for line in gzip.open(DATA / "elastic_apache_access.jsonl.gz")]
+    rows.sort(key=lambda r: int(r["request_id"].split(":")[1]))  # the source line number
+    replay = tmp_path / "apache_source_order.jsonl"
+    replay.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    late_sql = duckdb.connect().execute(f"""
+        SELECT count(*) FROM (
+          SELECT t, max(t) OVER (ORDER BY line ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS seen
+          FROM (SELECT epoch_ms(ts) AS t, split_part(request_id, ':', 2)::INT AS line
+                FROM read_json('{replay}', format = 'newline_delimited')))
+        WHERE t < seen
+    """).fetchone()[0]
+    dead = tmp_path / "dead.jsonl"
+    result = CliRunner().invoke(app, ["run", str(EXAMPLES / "apache_access.tos"), str(replay), "-f", "jsonl",
+                                      "--exit-zero", "--dead-letter", str(dead)])
+    assert result.exit_code == 0
+    letters = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert late_sql > 0 and len(letters) == late_sql
+    assert {d["reason"] for d in letters} == {"late"}
+    assert f"late      {late_sql:,}" in result.stderr
+
+    result = CliRunner().invoke(app, ["run", str(EXAMPLES / "apache_access.tos"), str(replay), "-f", "jsonl",
+                                      "--exit-zero", "--allowed-lateness", "59s"])
+    assert "0 bad or late events" in result.stderr
+    replayed = violation_tuples(result.stdout.splitlines())
+    assert replayed == run_cli("apache_access.tos", "elastic_apache_access.jsonl.gz")
+
