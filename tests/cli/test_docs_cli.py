@@ -34,3 +34,11 @@ def test_jsonl_example_is_what_run_prints() -> None:
                                       "-f", "jsonl", "--exit-zero"])
     assert result.exit_code == 0, result.output
     assert example in [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_readme_quickstart_is_demo_then_tests() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"^```bash\n(.*?)^```", readme, flags=re.M | re.S).group(1).splitlines()
+    assert block == ["pip install . && tosengine demo", "pip install '.[test]' && python -m pytest"]
+    for link in re.findall(r"\]\(([^)#]+)\)", readme):
+        assert (ROOT / link).exists(), link
