@@ -249,6 +249,14 @@ MUTATIONS = ["none"] * 40 + ["nan", "inf", "bom", "lead_ws", "trail_ws", "cut", 
 
 @st.composite
 def lines(draw: st.DrawFn) -> bytes:
+    """A line, good or bad in one of many ways, sometimes with whitespace around it."""
+    line = draw(one_line())
+    pad = draw(st.sampled_from([b""] * 6 + [b" ", b"\t "]))
+    return pad + line + draw(st.sampled_from([b""] * 6 + [b" ", b"\r"]))
+
+
+@st.composite
+def one_line(draw: st.DrawFn) -> bytes:
     obj = draw(objects())
     text = json.dumps(obj).encode()
     how = draw(st.sampled_from(MUTATIONS))
@@ -302,6 +310,7 @@ def parsed(parser: ChunkParser, chunk: bytes) -> tuple[pa.RecordBatch, dict, dic
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example([b'{"ts": 1, "f": NaN}', b'{"ts": 2, "extra": Infinity, "f": -Infinity}'], 1)
+@example([b' \t{"ts": 1, "f": NaN}', b'{"ts": 2}'], 2)
 @example([b'{"ts": 1, "extra": ' + b"[" * 1100 + b"]" * 1100 + b"}", b'{"ts": "2026-01-05T00:00:00Z"}'], 2)
 @example([b'{"ts": "2026-01-05T00:00:00+0100"}', b'{"ts": 3, "t2": "2026-01-05T00Z"}'], 4)
 @example([b'\xef\xbb\xbf{"ts": 1}', b'{"ts": 1} {"ts": 2}', b'{"ts": 1, "i": 1, "i": 2}'], 1)

@@ -87,40 +87,43 @@ class ChunkParser:
             last = b[np.clip(e - 1, 0, len(b) - 1)]
             e = e - ((e > starts) & (last == 13))
         lens = e - starts
-        first = np.where(lens > 0, b[np.clip(starts, 0, max(len(b) - 1, 0))] if len(b) else 0, 0)
+        first = np.zeros(k, np.uint8)  # first byte of each non-empty line
+        if len(b):
+            first = np.where(lens > 0, b[np.minimum(starts, len(b) - 1)], 0).astype(np.uint8)
         blank = lens == 0
         for i in np.flatnonzero(~blank & ((first == 32) | (first == 9) | (first == 13))):
-            text = chunk[starts[i]:e[i]].lstrip(_WS)
-            if text.strip(_WS):
+            text = chunk[starts[i]:e[i]].strip(_WS)
+            if text:
                 first[i] = text[0]
             else:
                 blank[i] = True
         rows = np.flatnonzero(~blank)
-        lines = Lines(chunk, starts, e, lens, first)
-        parts: list[_Part] = []
-        if len(rows):
-            part = self._fast(lines, rows) if self.fast else None
-            if part is None:
-                step = self.sub_lines if self.fast else len(rows)
-                for g in range(0, len(rows), step):
-                    sub = rows[g:g + step]
-                    parts.append((self._fast(lines, sub) if self.fast else None)
-                                 or self._per_line(lines, sub))
-            else:
-                parts.append(part)
-        batch, bad, raw = _merge(parts, self.arrow)
-        line_numbers = rows + first_line + 1
+        batch, bad, raw = _merge(self._parts(Lines(chunk, starts, e, lens, first), rows),
+                                 self.arrow)
         if len(rows) == k:
             return RawBatch(batch, self.source, first_line + 1, None, bad, raw)
-        return RawBatch(batch, self.source, int(line_numbers[0]) if len(rows) else first_line + 1,
-                        line_numbers.tolist(), bad, raw)
+        numbers = (rows + first_line + 1).tolist()
+        return RawBatch(batch, self.source, numbers[0] if numbers else first_line + 1, numbers,
+                        bad, raw)
+
+    def _parts(self, lines: Lines, rows: np.ndarray) -> list[_Part]:
+        """The whole chunk through Arrow; failing that, sub-chunks; failing that, line by line."""
+        if not len(rows):
+            return []
+        if not self.fast:
+            return [self._per_line(lines, rows)]
+        whole = self._fast(lines, rows)
+        if whole is not None:
+            return [whole]
+        subs = [rows[g:g + self.sub_lines] for g in range(0, len(rows), self.sub_lines)]
+        return [self._fast(lines, sub) or self._per_line(lines, sub) for sub in subs]
 
     def too_long(self, prefix: bytes, length: int, line_number: int) -> RawBatch:
         """A one-row batch for a line longer than the limit, of which ``prefix`` was kept."""
-        rb = dicts_to_batch([None], self.schema, bad={0: (TOO_LONG, _too_long(length, self.max_line))},
-                            raw={0: raw_text(prefix)}, source=self.source,
-                            first_position=line_number)
-        return rb
+        return dicts_to_batch([None], self.schema,
+                              bad={0: (TOO_LONG, _too_long(length, self.max_line))},
+                              raw={0: raw_text(prefix)}, source=self.source,
+                              first_position=line_number)
 
     # -- the C++ reader ---------------------------------------------------------
 
@@ -203,22 +206,19 @@ class ChunkParser:
     # -- orjson, line by line ---------------------------------------------------
 
     def _per_line(self, lines: Lines, rows: np.ndarray) -> _Part:
-        events: list[object] = []
+        """Each line through orjson: bad lines get their reason, good ones are validated."""
+        events: list[object] = [None] * len(rows)
         bad: dict[int, tuple[str, str]] = {}
-        texts: dict[int, bytes] = {}
         loads = orjson.loads
         for j, i in enumerate(rows.tolist()):
             line = lines.line(i)
-            events.append(None)
             if len(line) > self.max_line:
                 bad[j] = (TOO_LONG, _too_long(len(line), self.max_line))
-                texts[j] = line
                 continue
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError as exc:
                 bad[j] = (INVALID_UTF8, f"byte {exc.start + 1}")
-                texts[j] = line
                 continue
             try:
                 ev = loads(line)
@@ -226,20 +226,18 @@ class ChunkParser:
                 ev = self._arrow_line(line, str(exc))
                 if ev is None:
                     bad[j] = (NOT_JSON, _orjson_detail(str(exc)))
-                    texts[j] = line
                     continue
             if not isinstance(ev, dict):
                 bad[j] = (NOT_OBJECT, _JSON_TYPE.get(type(ev).__name__, type(ev).__name__))
-                texts[j] = line
                 continue
             events[j] = ev
         rb = dicts_to_batch(events, self.schema, bad=bad)
-        raw = {r: raw_text(texts[r] if r in texts else lines.line(int(rows[r]))) for r in rb.bad}
+        raw = {r: raw_text(lines.line(int(rows[r]))) for r in rb.bad}
         return _Part(rb.batch, rb.bad, raw)
 
     def _arrow_line(self, line: bytes, message: str) -> dict[str, object] | None:
         """The schema fields of a line orjson rejects but Arrow's reader accepts, else None."""
-        if not line.startswith(b"{") or not (
+        if not line.lstrip(_WS).startswith(b"{") or not (
                 b"NaN" in line or b"Infinity" in line or "depth" in message):
             return None
         table = self._read(line, 1)
@@ -249,7 +247,7 @@ class ChunkParser:
 
 
 class Lines:
-    """Line boundaries of a chunk (``ends`` exclude the line end, ``\\r`` included)."""
+    """Line boundaries of a chunk (``ends`` exclude the ``\\n`` and a ``\\r`` before it)."""
 
     __slots__ = ("chunk", "starts", "ends", "lens", "first")
 
