@@ -86,6 +86,7 @@ class Lists:
         for name, arrays in self.py.items():
             self.replace(name, list(arrays))
 
+MAX_RING = 1 << 16  # panes kept per key and rule: bounds what a lateness can cost
 I64_MAX = np.iinfo(np.int64).max
 I64_MIN = np.iinfo(np.int64).min
 
@@ -162,6 +163,11 @@ class State:
         for rp in self.windows:
             assert rp.rule.window is not None
             ring = ring_size(rp.rule.window, allowed_lateness_ms)
+            if ring > MAX_RING:
+                raise ValueError(
+                    f"allowed lateness of {allowed_lateness_ms} ms is too long for rule "
+                    f"{rp.rule.name!r}: its windows step every {rp.rule.window.step_ms} ms, so "
+                    f"each key would keep {ring} panes (at most {MAX_RING})")
             L.append("P", np.array(rp.params(), dtype=np.int64))
             L.append("A", _descriptor(rp.acc_rows(), layout.A_WORDS))
             L.append("G", _descriptor(rp.agg_rows(), layout.G_WORDS))
