@@ -31,9 +31,10 @@ class ViolationWriter(Protocol):
 class _Target:
     """A text stream: stdout, or a file opened (and closed) by the writer."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, append: bool = False) -> None:
         self.path = path
-        self._file: IO[str] | None = open(path, "w", encoding="utf-8") if path is not None else None
+        self._file: IO[str] | None = (open(path, "a" if append else "w", encoding="utf-8")
+                                      if path is not None else None)
 
     @property
     def stream(self) -> IO[str]:
@@ -54,10 +55,10 @@ class _Target:
 
 
 class JsonlWriter:
-    """One JSON object per line, flushed after every batch."""
+    """One JSON object per line, flushed after every batch (``append``: after what is there)."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.out = _Target(path)
+    def __init__(self, path: Path | None, append: bool = False) -> None:
+        self.out = _Target(path, append)
 
     def write(self, violations: list[Violation]) -> None:
         if not violations:
@@ -127,8 +128,8 @@ def violation_writer(fmt: str, path: Path | None, program: ir.Program) -> Violat
 class DeadLetterWriter:
     """Dead letters as JSON Lines (:meth:`DeadLetter.to_dict`), flushed after every batch."""
 
-    def __init__(self, path: Path) -> None:
-        self.stream = open(path, "wb")
+    def __init__(self, path: Path, append: bool = False) -> None:
+        self.stream = open(path, "ab" if append else "wb")
 
     def write(self, letters: list[DeadLetter]) -> None:
         if not letters:
