@@ -7,6 +7,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import orjson
@@ -324,6 +325,34 @@ def test_stdin_stream_emits_violations_as_windows_close(rules: Path) -> None:
             rest.append(json.loads(item))
         assert [(v["rule"], v["key"]) for v in rest] == [("burst", {"account_id": "b"})]
         assert proc.wait(timeout=60) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_output_so_far_and_prints_the_summary(rules: Path, tmp_path: Path) -> None:
+    import signal
+
+    out = tmp_path / "v.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from tosengine.cli import main; main()", "run", str(rules), "-",
+         "--format", "jsonl", "--output", str(out)], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdin is not None and proc.stderr is not None
+        proc.stdin.write(lines([ev(0, "a"), ev(2, "a"), ev(4, "a"), ev(12, "b")]))
+        proc.stdin.flush()
+        start = time.monotonic()
+        while not out.exists() or not out.read_text():
+            assert time.monotonic() - start < 120, "no violation written"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+        err = proc.stderr.read().decode()
+        assert err.rstrip().endswith("interrupted")
+        assert "summary: 4 events from 1 source" in err
+        assert [json.loads(x)["key"] for x in out.read_text().splitlines()] == [{"account_id": "a"}]
     finally:
         if proc.poll() is None:
             proc.kill()

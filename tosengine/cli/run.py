@@ -28,7 +28,7 @@ import typer
 from tosengine.api import duration_ms
 from tosengine.cli.common import print_rule_error, require_paths
 from tosengine.cli.summary import RunProgress, print_summary, text_console
-from tosengine.cli.writers import DeadLetterWriter, ViolationWriter, violation_writer
+from tosengine.cli.writers import DeadLetterWriter, JsonlWriter, ViolationWriter, violation_writer
 from tosengine.language import RuleError
 from tosengine.language.schema import Schema
 from tosengine.runtime.evaluator import DeadLetter, Evaluator
@@ -41,6 +41,7 @@ EXIT_NONE = 0
 EXIT_VIOLATIONS = 1
 EXIT_USAGE = 2
 EXIT_STRICT = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 DEFAULT_BATCH_SIZE = 65_536
 STDIN = "-"
 LATE = "late"
@@ -262,17 +263,20 @@ def check_inputs(inputs: Sequence[str]) -> None:
 def execute(ruleset: RuleSet, inputs: Sequence[str], *, fmt: str = "table", output: Path | None = None,
             dead_letter: Path | None = None, allowed_lateness_ms: int = 0,
             batch_size: int = DEFAULT_BATCH_SIZE, strict: bool = False, progress: bool | None = None,
-            summary: bool = True, configure: Callable[[RunSession], None] | None = None) -> RunStats:
+            summary: bool = True, configure: Callable[[RunSession], None] | None = None,
+            append: bool = False) -> RunStats:
     """Run ``ruleset`` over ``inputs`` with the writers, progress bar and summary of ``tosengine run``.
 
     ``progress`` None shows the bar when stderr is a terminal. ``configure`` is
-    called with the session before it runs (to add hooks). Raises
+    called with the session before it runs (to add hooks). ``append`` (JSON Lines
+    only) writes after what the output files hold (a resumed run). Raises
     :class:`StrictInputError` under ``strict``; writers are closed either way.
     """
     err = text_console(sys.stderr, stderr=True)
     show = sys.stderr.isatty() if progress is None else progress
-    writer = violation_writer(fmt, output, ruleset.program)
-    dead = DeadLetterWriter(dead_letter) if dead_letter is not None else None
+    writer = (JsonlWriter(output, append=True) if append
+              else violation_writer(fmt, output, ruleset.program))
+    dead = DeadLetterWriter(dead_letter, append=append) if dead_letter is not None else None
     session = RunSession(ruleset, inputs, allowed_lateness_ms=allowed_lateness_ms, batch_size=batch_size,
                          strict=strict, writer=writer, dead_letters=dead, progress=RunProgress(err, show))
     if configure is not None:
@@ -306,6 +310,13 @@ def run(
                                     help="Use the rule pack shipped with tosengine; every argument is an input."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress",
                                             help="Progress bar on stderr (default: when stderr is a terminal)."),
+    state: Optional[Path] = typer.Option(
+        None, "--state", help="Checkpoint the run into this folder; run again with it to resume after a crash "
+                              "(needs --format jsonl and --output)."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", min=1,
+                                                   help="With --state: checkpoint every N events."),
+    checkpoint_interval: Optional[str] = typer.Option(
+        None, "--checkpoint-interval", help="With --state: checkpoint this often (default 30s)."),
 ) -> None:
     """Evaluate rules over event logs or a stream and report the violations.
 
@@ -328,14 +339,27 @@ def run(
     else:
         ruleset = load_rules(Path(rules))
         check_inputs(names)
+    resume = None
+    if state is not None:
+        from tosengine.cli.resume import open_state
+
+        resume = open_state(state, ruleset, names, fmt=fmt.value, output=output, dead_letter=dead_letter,
+                            every=checkpoint_every, interval=checkpoint_interval)
     try:
         stats = execute(ruleset, names, fmt=fmt.value, output=output, dead_letter=dead_letter,
-                        allowed_lateness_ms=lateness, batch_size=batch_size, strict=strict, progress=progress)
+                        allowed_lateness_ms=lateness, batch_size=batch_size, strict=strict, progress=progress,
+                        configure=resume.configure if resume else None,
+                        append=bool(resume and resume.resuming))
+        if resume is not None:
+            resume.finished()
     except StrictInputError as e:
         typer.echo(e.message(), err=True)
         raise typer.Exit(EXIT_STRICT) from None
     except SourceError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
+    except KeyboardInterrupt:  # the output so far is written and closed, the summary printed
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if stats.violations_total and not exit_zero:
         raise typer.Exit(EXIT_VIOLATIONS)
