@@ -5,16 +5,21 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from tosengine.cli.common import EXIT_USAGE
 from tosengine.cli.run import DEFAULT_BATCH_SIZE, RunSession
 from tosengine.cli.summary import RunProgress, print_summary, print_violations, text_console
+from tosengine.cli.writers import CollectingWriter
 from tosengine.runtime.violation import Violation
+
+if TYPE_CHECKING:
+    from tosengine.generator import PlantedViolator
 
 LOG_FORMATS = ("parquet", "jsonl", "jsonl.gz")
 SHOWN_PER_RULE = 5
@@ -37,11 +42,12 @@ def matches(violation: Violation, rules: tuple[str, ...], key: dict[str, str]) -
         violation.key[f] == key[f] for f in violation.key if f in key)
 
 
-def check_truth(violations: list[Violation], truth: list, exempt: tuple = ()) -> tuple[list[Finding], list[Violation]]:
+def check_truth(violations: Sequence[Violation], truth: Sequence[PlantedViolator]
+                ) -> tuple[list[Finding], list[Violation]]:
     """Each planted violator found or missed, and the violations matching no planted violator.
 
-    ``truth`` and ``exempt`` hold :class:`tosengine.generator.PlantedViolator` s;
-    a violation that matches an exempt pattern only counts as unexpected.
+    A violation of exempt planted traffic (``GeneratedLog.exempt``) matches
+    no planted violator, so it counts as unexpected.
     """
     findings = []
     for p in truth:
@@ -87,22 +93,14 @@ def demo(
         err.print(f"generated {log.table.num_rows:,} events with {len(log.truth)} planted violators in "
                   f"{time.perf_counter() - started:.1f} s: {path}")
         err.print(f"running the {len(ruleset.rules)} shipped rules")
-        collected: list[Violation] = []
-
-        class _Collect:
-            def write(self, vs: list[Violation]) -> None:
-                collected.extend(vs)
-
-            def close(self) -> None:
-                pass
-
+        collected = CollectingWriter()
         show = sys.stderr.isatty() if progress is None else progress
-        session = RunSession(ruleset, [str(path)], batch_size=DEFAULT_BATCH_SIZE, writer=_Collect(),
+        session = RunSession(ruleset, [str(path)], batch_size=DEFAULT_BATCH_SIZE, writer=collected,
                              progress=RunProgress(err, show))
         stats = session.run()
-    print_violations(out, collected, ruleset.program, limit_per_rule=SHOWN_PER_RULE)
+    print_violations(out, collected.violations, ruleset.program, limit_per_rule=SHOWN_PER_RULE)
     print_summary(err, stats, ruleset.program)
-    findings, unexpected = check_truth(collected, log.truth, log.exempt)
+    findings, unexpected = check_truth(collected.violations, log.truth)
     out.print("[bold]planted violators[/bold]")
     for f in findings:
         who = ", ".join(f"{k}={v}" for k, v in f.key.items())

@@ -114,6 +114,19 @@ class TableWriter:
             print_violations(text_console(fh), self.violations, self.program)
 
 
+class CollectingWriter:
+    """Keeps the violations in :attr:`violations` and writes nothing (``tosengine demo``)."""
+
+    def __init__(self) -> None:
+        self.violations: list[Violation] = []
+
+    def write(self, violations: list[Violation]) -> None:
+        self.violations += violations
+
+    def close(self) -> None:
+        pass
+
+
 def violation_writer(fmt: str, path: Path | None, program: ir.Program) -> ViolationWriter:
     """The writer for ``--format`` ``fmt`` writing to ``path`` (stdout when None)."""
     if fmt == "jsonl":
