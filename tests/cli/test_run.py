@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -357,3 +358,42 @@ def test_ctrl_c_keeps_the_output_so_far_and_prints_the_summary(rules: Path, tmp_
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_violations_stay_on_stdout_while_the_bar_draws_on_a_terminal(rules: Path, log: Path) -> None:
+    """stderr a terminal, stdout a pipe (``tosengine run ... > out.jsonl``): the bar must not capture stdout."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from tosengine.cli import main; main()", "run", str(rules), str(log),
+             "--format", "jsonl"], stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL,
+            env={**os.environ, "COLUMNS": "300"})  # room for the long temporary path
+        os.close(slave)
+        terminal = bytearray()
+        threading.Thread(target=_drain, args=(master, terminal), daemon=True).start()
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 1
+        assert [json.loads(x) for x in out.decode().splitlines()] == expected(rules, log)
+        time.sleep(0.2)
+        shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal.decode(errors="replace"))
+        assert re.search(r"10 events +[\d,]+ events/s 4 violations", shown)  # the bar, on the terminal
+        assert "summary: 10 events" in shown
+        assert '"rule"' not in shown
+    finally:
+        os.close(master)
+
+
+def _drain(fd: int, into: bytearray) -> None:
+    import os
+
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            return
+        if not chunk:
+            return
+        into += chunk

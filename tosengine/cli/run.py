@@ -267,13 +267,16 @@ def execute(ruleset: RuleSet, inputs: Sequence[str], *, fmt: str = "table", outp
             append: bool = False) -> RunStats:
     """Run ``ruleset`` over ``inputs`` with the writers, progress bar and summary of ``tosengine run``.
 
-    ``progress`` None shows the bar when stderr is a terminal. ``configure`` is
+    ``progress`` None shows the bar when stderr is a terminal, unless jsonl or
+    json violations go to a stdout that is a terminal too. ``configure`` is
     called with the session before it runs (to add hooks). ``append`` (JSON Lines
     only) writes after what the output files hold (a resumed run). Raises
     :class:`StrictInputError` under ``strict``; writers are closed either way.
     """
     err = text_console(sys.stderr, stderr=True)
-    show = sys.stderr.isatty() if progress is None else progress
+    # auto: on a terminal, unless violations stream to the same terminal as they are found
+    streaming_to_terminal = output is None and fmt != "table" and sys.stdout.isatty()
+    show = (sys.stderr.isatty() and not streaming_to_terminal) if progress is None else progress
     writer = (JsonlWriter(output, append=True) if append
               else violation_writer(fmt, output, ruleset.program))
     dead = DeadLetterWriter(dead_letter, append=append) if dead_letter is not None else None

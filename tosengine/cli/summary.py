@@ -91,7 +91,9 @@ class RunProgress:
                 TextColumn("{task.fields[events]:>12,} events"),
                 TextColumn("{task.fields[rate]:>10,.0f} events/s"),
                 TextColumn("{task.fields[violations]:,} violations"),
-                TimeElapsedColumn(), console=console, transient=False, refresh_per_second=8)
+                TimeElapsedColumn(), console=console, transient=False, refresh_per_second=8,
+                # violations written to stdout must go to stdout, never through the bar's console
+                redirect_stdout=False, redirect_stderr=False)
             self._progress.start()
 
     def source(self, name: str, total: int | None) -> None:

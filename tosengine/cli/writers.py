@@ -38,7 +38,7 @@ class _Target:
 
     @property
     def stream(self) -> IO[str]:
-        # sys.stdout looked up on every write: a progress bar on the terminal redirects it
+        # looked up on every write, so a test runner's replacement of sys.stdout is honoured
         return self._file if self._file is not None else sys.stdout
 
     def write(self, text: str) -> None:
