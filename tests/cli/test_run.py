@@ -188,6 +188,7 @@ def test_strict_stops_at_the_first_bad_event_with_exit_3(rules: Path, tmp_path: 
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {bad}: line 2: not_json")
     assert "\n" not in last
+    assert "summary: 2 events from 1 source" in result.stderr  # the good line 1 and the bad line 2
     clean = run(rules, log, "--format", "jsonl", "--strict")
     assert clean.exit_code == 1
 

@@ -172,12 +172,15 @@ class RunSession:
         violations = ev.feed(raw)
         letters = ev.take_dead_letters()
         src = self.stats.sources[name]
-        src.events += raw.batch.num_rows
         if letters and self.strict:
+            # events read up to and including the first bad one
+            first = letters[0].position
+            src.events += sum(1 for row in range(raw.batch.num_rows) if raw.position(row) <= first)
             self._count_letters(src, letters[:1])
             if self.dead_writer is not None:
                 self.dead_writer.write(letters[:1])
             raise StrictInputError(letters[0], name)
+        src.events += raw.batch.num_rows
         self._count_letters(src, letters)
         self._write(violations, letters)
         if self.progress is not None:
