@@ -96,3 +96,128 @@ def test_sigkill_and_resume_gives_the_uninterrupted_output(tmp_path):
     assert not ckpt.exists()  # removed once the run completed
     assert sorted(out.read_bytes().splitlines()) == want
     assert dead.read_bytes() == b""
+
+
+# -- in-process: several inputs of every kind, usage errors ---------------------------
+
+from typer.testing import CliRunner  # noqa: E402
+
+from tosengine.cli import app  # noqa: E402
+from tosengine.cli import resume as resume_module  # noqa: E402
+
+RULES = """
+rule busy_key {
+  title    "busy key"
+  clause   "1"
+  severity low
+  action   log
+  per      api_key_id
+  window   1m every 20s
+  let calls = count()
+  let ips   = distinct(ip)
+  when     calls >= 3
+  cooldown 1m
+  message  "{api_key_id}: {calls} calls from {ips} ips"
+}
+"""
+
+
+class Crash(Exception):
+    """Stands for the process dying right after a checkpoint."""
+
+
+def _inputs(tmp_path: Path) -> list[Path]:
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t0 = 1_700_000_000_000
+    rows = [{"ts": t0 + 450 * i, "api_key_id": f"k{i % 7}", "ip": f"10.0.0.{i % 5}"}
+            for i in range(3000)]
+    lines = [orjson_line(r) for r in rows]
+    lines[100] = b"{not json"
+    a, b, c = tmp_path / "a.jsonl", tmp_path / "b.jsonl.gz", tmp_path / "c.parquet"
+    a.write_bytes(b"".join(lines[:1000]))
+    b.write_bytes(gzip.compress(b"".join(lines[1000:2000])))
+    pq.write_table(pa.Table.from_pylist(rows[2000:]), c, row_group_size=100)
+    return [a, b, c]
+
+
+def orjson_line(r: dict) -> bytes:
+    import orjson
+
+    return orjson.dumps(r) + b"\n"
+
+
+def _run(args: list) -> object:
+    return CliRunner().invoke(app, ["run", *map(str, args)])
+
+
+@pytest.mark.parametrize("crash_after", [1, 4, 8])
+def test_resume_across_jsonl_gzip_and_parquet_inputs(tmp_path, monkeypatch, crash_after):
+    """Crash right after checkpoint 1 (in the JSON Lines file), 4 (gzip) or 8 (Parquet)."""
+    rules = tmp_path / "r.tos"
+    rules.write_text(RULES)
+    inputs = _inputs(tmp_path)
+    ref, ref_dead = tmp_path / "ref.jsonl", tmp_path / "ref-dead.jsonl"
+    common = [rules, *inputs, "-f", "jsonl", "--no-progress", "--batch-size", 256]
+    assert _run([*common, "-o", ref, "--dead-letter", ref_dead]).exit_code == 1
+    out, dead, state = tmp_path / "out.jsonl", tmp_path / "dead.jsonl", tmp_path / "st"
+    args = [*common, "-o", out, "--dead-letter", dead, "--state", state,
+            "--checkpoint-every", 256]
+    saved = {"n": 0}
+    real_save = resume_module.Resume.save
+
+    def save_then_crash(self, session):
+        real_save(self, session)
+        saved["n"] += 1
+        if saved["n"] == crash_after:
+            session.writer.write(session.evaluator.flush())  # output past the checkpoint
+            raise Crash
+
+    monkeypatch.setattr(resume_module.Resume, "save", save_then_crash)
+    crashed = _run(args)
+    assert isinstance(crashed.exception, Crash)
+    position = resume_module.load_checkpoint(state / "checkpoint").position
+    assert position["index"] == {1: 0, 4: 1, 8: 2}[crash_after]
+    monkeypatch.setattr(resume_module.Resume, "save", real_save)
+    resumed = _run(args)
+    assert resumed.exit_code == 1, resumed.output
+    assert out.read_bytes() == ref.read_bytes()
+    assert dead.read_bytes() == ref_dead.read_bytes()
+    assert not (state / "checkpoint").exists()
+
+
+def test_state_usage_errors(tmp_path):
+    rules = tmp_path / "r.tos"
+    rules.write_text(RULES)
+    inputs = _inputs(tmp_path)
+    res = _run([rules, inputs[0], "--state", tmp_path / "st"])  # table format
+    assert res.exit_code == 2 and "--state needs --format jsonl" in res.output
+    state = tmp_path / "st"
+    state.mkdir()
+    (state / "checkpoint").write_bytes(b"garbage")
+    res = _run([rules, inputs[0], "-f", "jsonl", "-o", tmp_path / "o.jsonl", "--state", state])
+    assert res.exit_code == 2 and "not a tosengine checkpoint" in res.output
+
+
+def test_state_of_other_inputs_or_rules_is_refused(tmp_path, monkeypatch):
+    rules = tmp_path / "r.tos"
+    rules.write_text(RULES)
+    inputs = _inputs(tmp_path)
+    out, state = tmp_path / "o.jsonl", tmp_path / "st"
+
+    def crash(self, session):
+        resume_module.save_checkpoint(session.evaluator, self.path, position={
+            "inputs": self.inputs, "index": 0, "offset": 0, "rows": 0, "output_bytes": 0,
+            "dead_bytes": 0, "stats": {"sources": {}, "violations": {}, "dead_letters": {}}})
+        raise Crash
+
+    monkeypatch.setattr(resume_module.Resume, "save", crash)
+    _run([rules, inputs[0], "-f", "jsonl", "-o", out, "--state", state, "--checkpoint-every", 1])
+    res = _run([rules, inputs[1], "-f", "jsonl", "-o", out, "--state", state])
+    assert res.exit_code == 2 and "other inputs" in res.output
+    rules.write_text(RULES.replace("calls >= 3", "calls >= 4"))
+    res = _run([rules, inputs[0], "-f", "jsonl", "-o", out, "--state", state])
+    assert res.exit_code == 2 and "different rules" in res.output
