@@ -221,3 +221,15 @@ def test_state_of_other_inputs_or_rules_is_refused(tmp_path, monkeypatch):
     rules.write_text(RULES.replace("calls >= 3", "calls >= 4"))
     res = _run([rules, inputs[0], "-f", "jsonl", "-o", out, "--state", state])
     assert res.exit_code == 2 and "different rules" in res.output
+
+
+def test_max_keys_stops_with_exit_4_after_writing_the_batch(tmp_path):
+    rules = tmp_path / "r.tos"
+    rules.write_text(RULES)
+    inputs = _inputs(tmp_path)
+    out = tmp_path / "o.jsonl"
+    ok = _run([rules, inputs[0], "-f", "jsonl", "-o", out, "--max-keys", 7, "--no-progress"])
+    assert ok.exit_code == 1  # 7 keys: within the cap
+    res = _run([rules, inputs[0], "-f", "jsonl", "-o", out, "--max-keys", 6, "--no-progress",
+                "--batch-size", 500])
+    assert res.exit_code == 4 and "more than max_keys=6" in res.output

@@ -9,7 +9,7 @@ batches (checkpoints, say) hook into :attr:`RunSession.hooks`.
 Exit codes: 0 no violations, 1 violations found (0 with ``--exit-zero``),
 2 a usage error or errors in the rules (printed as ``tosengine check`` prints
 them) or an input that cannot be read at all, 3 the first bad event under
-``--strict``.
+``--strict``, 4 more keys open than ``--max-keys`` allows.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from tosengine.cli.summary import RunProgress, print_summary, text_console
 from tosengine.cli.writers import DeadLetterWriter, JsonlWriter, ViolationWriter, violation_writer
 from tosengine.language import RuleError
 from tosengine.language.schema import Schema
-from tosengine.runtime.evaluator import DeadLetter, Evaluator
+from tosengine.runtime.evaluator import DeadLetter, Evaluator, StateLimitExceeded
 from tosengine.runtime.inputs import RawBatch
 from tosengine.runtime.ruleset import RuleSet
 from tosengine.runtime.sources import SourceError, read_source, source_kind
@@ -41,6 +41,7 @@ EXIT_NONE = 0
 EXIT_VIOLATIONS = 1
 EXIT_USAGE = 2
 EXIT_STRICT = 3
+EXIT_STATE_LIMIT = 4
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 DEFAULT_BATCH_SIZE = 65_536
 STDIN = "-"
@@ -169,7 +170,14 @@ class RunSession:
     def step(self, name: str, raw: RawBatch) -> None:
         """Evaluate one batch, count it, write its results, run the hooks."""
         ev = self.evaluator
-        violations = ev.feed(raw)
+        try:
+            violations = ev.feed(raw)
+        except StateLimitExceeded as e:  # the batch was evaluated: write its results, then stop
+            letters = ev.take_dead_letters()
+            self.stats.sources[name].events += raw.batch.num_rows
+            self._count_letters(self.stats.sources[name], letters)
+            self._write(e.violations, letters)
+            raise
         letters = ev.take_dead_letters()
         src = self.stats.sources[name]
         if letters and self.strict:
@@ -267,7 +275,7 @@ def execute(ruleset: RuleSet, inputs: Sequence[str], *, fmt: str = "table", outp
             dead_letter: Path | None = None, allowed_lateness_ms: int = 0,
             batch_size: int = DEFAULT_BATCH_SIZE, strict: bool = False, progress: bool | None = None,
             summary: bool = True, configure: Callable[[RunSession], None] | None = None,
-            append: bool = False) -> RunStats:
+            append: bool = False, max_keys: int | None = None) -> RunStats:
     """Run ``ruleset`` over ``inputs`` with the writers, progress bar and summary of ``tosengine run``.
 
     ``progress`` None shows the bar when stderr is a terminal, unless jsonl or
@@ -287,6 +295,7 @@ def execute(ruleset: RuleSet, inputs: Sequence[str], *, fmt: str = "table", outp
                          strict=strict, writer=writer, dead_letters=dead, progress=RunProgress(err, show))
     if configure is not None:
         configure(session)
+    session.evaluator.max_keys = max_keys  # also over a restored evaluator's
     try:
         stats = session.run()
     finally:
@@ -323,12 +332,15 @@ def run(
                                                    help="With --state: checkpoint every N events."),
     checkpoint_interval: Optional[str] = typer.Option(
         None, "--checkpoint-interval", help="With --state: checkpoint this often (default 30s)."),
+    max_keys: Optional[int] = typer.Option(
+        None, "--max-keys", min=1, help="Stop with exit code 4 when more keys than this are open in windows "
+                                        "(the batch that went over is reported first)."),
 ) -> None:
     """Evaluate rules over event logs or a stream and report the violations.
 
     Violations go to stdout (or --output) as they are found; a summary goes to
     stderr. Exit codes: 0 no violations, 1 violations, 2 usage or rule errors,
-    3 a bad event under --strict.
+    3 a bad event under --strict, 4 over --max-keys.
     """
     try:
         lateness = duration_ms(allowed_lateness)
@@ -355,7 +367,7 @@ def run(
         stats = execute(ruleset, names, fmt=fmt.value, output=output, dead_letter=dead_letter,
                         allowed_lateness_ms=lateness, batch_size=batch_size, strict=strict, progress=progress,
                         configure=resume.configure if resume else None,
-                        append=bool(resume and resume.resuming))
+                        append=bool(resume and resume.resuming), max_keys=max_keys)
         if resume is not None:
             resume.finished()
     except StrictInputError as e:
@@ -364,6 +376,9 @@ def run(
     except SourceError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
+    except StateLimitExceeded as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(EXIT_STATE_LIMIT) from None
     except KeyboardInterrupt:  # the output so far is written and closed, the summary printed
         typer.echo("interrupted", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
