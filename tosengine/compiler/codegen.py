@@ -395,6 +395,7 @@ def generate(plan: Plan) -> str:
     em()
     em("import numpy as np")
     em("from numba import njit")
+    em("from tosengine.compiler.prims import float_bits")
     em()
     em()
     _gen_select(plan, em)
@@ -465,7 +466,7 @@ def _gen_select(plan: Plan, em: Emitter) -> None:
                         if a.is_float:
                             em(f"fa_{r}[{a.index}, m] = {v}")
                         elif a.expr.type is Type.FLOAT:  # distinct over floats: bit pattern
-                            em(f"ia_{r}[{a.index}, m] = (np.float64({v}) + 0.0).view(np.int64)")
+                            em(f"ia_{r}[{a.index}, m] = float_bits({v})")
                         else:
                             em(f"ia_{r}[{a.index}, m] = {v}")
                         em(f"na_{r}[{a.index}, m] = {n}")

@@ -64,7 +64,8 @@ P_NACC = 8
 P_NDIST = 9
 P_NAGG = 10
 P_DIST0 = 11  # index of this rule's first distinct table in the global lists
-P_SIZE = 12
+P_MINCNT = 12  # windows with fewer events cannot fire: not evaluated (plan.min_events)
+P_SIZE = 13
 KEY_CODE, KEY_HASH = 1, 2
 
 # accumulator descriptor rows A[a]: kind, offset in its pane block, argument,

@@ -21,6 +21,7 @@ A LUT maps a group's codes to the value of one string function (``startswith``,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from tosengine import ir
@@ -130,6 +131,7 @@ class RulePlan:
     pane_words_i: int = 0
     pane_words_f: int = 0
     dist0: int = 0  # this rule's first distinct table in the global lists
+    min_events: int = 1  # fewer events in a window cannot satisfy ``when`` (see min_events)
 
     @property
     def windowed(self) -> bool:
@@ -171,6 +173,7 @@ class RulePlan:
         p[layout.P_NDIST] = len(self.distincts)
         p[layout.P_NAGG] = len(self.aggs)
         p[layout.P_DIST0] = self.dist0
+        p[layout.P_MINCNT] = self.min_events
         return p
 
     def acc_rows(self) -> list[list[int]]:
@@ -510,7 +513,61 @@ def _plan_rule(index: int, rule: ir.Rule, program: ir.Program, window_index: int
         index, rule, key_types, keymode, window_index,
         args=tuple(args), accs=tuple(accs), aggs=tuple(aggs), distincts=tuple(distincts),
         pane_words_i=words["i"], pane_words_f=words["f"], dist0=dist0,
+        min_events=min_events(rule),
     )
+
+
+_AT_MOST_EVENTS = (ir.AggFunc.COUNT, ir.AggFunc.DISTINCT)  # never more than the window's events
+
+
+def min_events(rule: ir.Rule) -> int:
+    """The fewest events a window needs for the rule's ``when`` to hold (at least 1).
+
+    ``count()``, ``count(x)`` and ``distinct(x)`` never exceed the number of
+    events, so a conjunct such as ``requests >= 500`` (directly or through
+    ``let`` names) means a window of fewer events cannot fire; the window
+    machine then skips such windows without combining their panes or handing
+    them to ``judge``. ``and`` takes the larger bound, ``or`` the smaller;
+    anything else (``not``, arithmetic, other aggregates) bounds nothing.
+    """
+    lets = {let.name: let.expr for let in rule.lets}
+    return max(1, _min_events(rule.when, lets, 0))
+
+
+def _min_events(e: ir.Expr, lets: dict[str, ir.Expr], depth: int) -> int:
+    if depth > 64:  # let chains are acyclic; this only bounds the recursion
+        return 0
+    if isinstance(e, ir.LetRef):
+        return _min_events(lets[e.name], lets, depth + 1)
+    if isinstance(e, ir.Binary):
+        if e.op is ir.BinaryOp.AND:
+            return max(_min_events(e.left, lets, depth + 1), _min_events(e.right, lets, depth + 1))
+        if e.op is ir.BinaryOp.OR:
+            return min(_min_events(e.left, lets, depth + 1), _min_events(e.right, lets, depth + 1))
+        flipped = {ir.BinaryOp.LT: ir.BinaryOp.GT, ir.BinaryOp.LE: ir.BinaryOp.GE}
+        left, op, right = e.left, e.op, e.right
+        if op in flipped:
+            left, op, right = right, flipped[op], left
+        if op not in (ir.BinaryOp.GT, ir.BinaryOp.GE, ir.BinaryOp.EQ):
+            return 0
+        if not (_counts_events(left, lets, depth) and isinstance(right, ir.Literal)):
+            return 0
+        k = right.value
+        if isinstance(k, bool) or not isinstance(k, (int, float)) or k != k:  # NaN bounds nothing
+            return 0
+        if k >= 2**62:
+            return 2**62
+        # an integer count c with c > k, c >= k or c == k
+        return max(0, math.floor(k) + 1 if op is ir.BinaryOp.GT else math.ceil(k))
+    return 0
+
+
+def _counts_events(e: ir.Expr, lets: dict[str, ir.Expr], depth: int) -> bool:
+    """Whether ``e`` is an aggregate that never exceeds the window's number of events."""
+    while isinstance(e, ir.LetRef) and depth <= 64:
+        e = lets[e.name]
+        depth += 1
+    return isinstance(e, ir.Aggregate) and e.func in _AT_MOST_EVENTS
 
 
 def ring_size(window: ir.Window, allowed_lateness_ms: int) -> int:

@@ -13,7 +13,9 @@ Capacities are powers of two. Callers keep the load at or below one half
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir as llvm_ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 _INLINE = dict(_JIT, inline="always")
@@ -35,6 +37,24 @@ def mix64(h: np.uint64) -> np.uint64:
     h *= np.uint64(0xC4CEB9FE1A85EC53)
     h ^= h >> np.uint64(33)
     return h
+
+
+@intrinsic
+def _f64_as_i64(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvm_ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@njit(**_JIT)
+def float_bits(x) -> np.int64:
+    """A float's bit pattern as int64 (-0.0 as 0.0), so ``distinct`` can hash floats as words."""
+    return _f64_as_i64(np.float64(x) + 0.0)
 
 
 @njit(**_JIT)

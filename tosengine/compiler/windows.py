@@ -54,6 +54,7 @@ from tosengine.compiler.layout import (
     AGG_MIN,
     AGG_STDDEV,
     AGG_SUM,
+    CNT,
     CW_CNT,
     CW_FIRST,
     CW_KEY0,
@@ -92,6 +93,7 @@ from tosengine.compiler.layout import (
     P_KEYMODE,
     P_KEYW,
     P_LENGTH,
+    P_MINCNT,
     P_NACC,
     P_NAGG,
     P_NDIST,
@@ -578,6 +580,17 @@ def _sort_queue(q, qn):
 
 
 @njit(**_JIT)
+def _window_events(I, s, w, npanes, pbase, si, rmask):
+    """Events of slot ``s`` in window ``w`` (the CNT words of its panes)."""
+    n = np.int64(0)
+    for pp in range(w, w + npanes):
+        b = pbase + (pp & rmask) * si
+        if I[s, b + STAMP] == pp:
+            n += I[s, b + CNT]
+    return n
+
+
+@njit(**_JIT)
 def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
     """Close every window of this rule that ends at or before ``wm`` (all if final).
 
@@ -597,6 +610,7 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
     dist0 = p[P_DIST0]
     rmask = M[M_RMASK]
     agg0 = CW_KEY0 + kwidth + 1
+    minc = p[P_MINCNT]
     w_lo = M[M_NEXT_W]
     w_hi = (wm - length) // step
     if final:
@@ -635,6 +649,14 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
         while k < M[M_ACTIVE]:
             s = I[k, ACTIVE]
             if I[s, NEXT_WIN] > w:
+                k += 1
+                continue
+            if minc > 1 and _window_events(I, s, w, npanes, pbase, si, rmask) < minc:
+                # too few events for ``when`` to hold: nothing to combine or judge
+                I[s, NEXT_WIN] = w + 1
+                if w + 1 > I[s, LAST_PANE]:
+                    _release(I, M, KC, KH, p, s, k)
+                    continue
                 k += 1
                 continue
             # combine the panes of window w
