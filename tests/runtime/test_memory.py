@@ -159,3 +159,61 @@ def test_max_keys_through_evaluate():
                                   max_keys=30)) == 30
     with pytest.raises(StateLimitExceeded):
         tosengine.evaluate(RuleSet(load_text(REUSE), jit=False), events, max_keys=29)
+
+
+DISTINCT = """
+rule many_ips_sliding {
+  title    "many ips"
+  clause   "1"
+  severity low
+  action   log
+  per      api_key_id
+  window   1m every 20s
+  let ips  = distinct(ip)
+  when     ips >= 4
+  message  "{api_key_id}: {ips} ips"
+}
+
+rule many_ips_tumbling {
+  title    "many ips in 30s"
+  clause   "2"
+  severity low
+  action   log
+  per      api_key_id, country
+  window   30s
+  let ips  = distinct(ip)
+  let agents = distinct(user_agent)
+  when     ips >= 3 or agents >= 2
+  cooldown 1m
+  message  "{api_key_id}/{country}: {ips} ips, {agents} agents"
+}
+"""
+
+
+@pytest.mark.parametrize("lateness", [0, 5_000])
+def test_compaction_of_distinct_sets_changes_nothing(lateness):
+    """Strings held by exact distinct sets (S, Q, R tables) are kept and rewritten."""
+    events = []
+    for i in range(4000):
+        jitter = -(i % 7) * 600 if lateness and i % 5 == 0 else 0
+        events.append({"ts": T0 + 97 * i + jitter, "api_key_id": f"k{i % 5}",
+                       "country": ["US", "DE", None][i % 3],
+                       "ip": f"10.{i % 37}.{i // 37 % 50}.1",
+                       "user_agent": f"agent-{i // 400}-{i % 2}"})
+    batches = [events[i:i + 250] for i in range(0, len(events), 250)]
+    program = load_text(DISTINCT)
+    counted = {"distinct": 0}
+    real = evaluator_module.State.remap_codes
+
+    def spy(self, keys, distincts, remap):
+        counted["distinct"] += bool(distincts)
+        return real(self, keys, distincts, remap)
+
+    want, want_late = run_engine(RuleSet(program, jit=False), batches, lateness)
+    with patch.object(evaluator_module, "COMPACT_MIN", 8), \
+            patch.object(evaluator_module.State, "remap_codes", spy):
+        got, late = run_engine(RuleSet(program, jit=False), batches, lateness)
+    assert counted["distinct"] >= 3  # the dictionary doubles between compactions
+    assert late == want_late
+    assert got == want
+    assert len(want) > 20

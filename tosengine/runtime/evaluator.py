@@ -243,35 +243,42 @@ class Evaluator:
 
     # -- dictionary compaction -------------------------------------------------
 
-    def _string_key_words(self) -> dict[int, list[tuple[int, int]]]:
-        """Per compactable group: the ``(rule, key word)`` pairs whose state holds its codes.
+    def _string_key_words(self) -> dict[int, tuple[list[tuple[int, int]], list[tuple[int, int]]]]:
+        """Per compactable group: where state holds its codes.
 
-        A group is compactable when keys are the only state holding its codes: no
-        exact-distinct set over its strings and no ``lower()`` table (their codes
-        live in tables not rewritten here), so those groups are never compacted.
+        ``(keys, distincts)``: the ``(rule, key word)`` pairs of string keys, and the
+        ``(rule, distinct)`` pairs of exact-distinct sets over its strings. A group
+        with a ``lower()`` table (whose values are codes of the group) or any other
+        string value kept in state is never compacted.
         """
-        held: dict[int, list[tuple[int, int]]] = {g.id: [] for g in self.plan.groups}
+        held: dict[int, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {
+            g.id: ([], []) for g in self.plan.groups}
         for rp in self.plan.rules:
             for j, (name, t) in enumerate(zip(rp.rule.key, rp.key_types)):
                 if t is Type.STRING:
-                    held[self.plan.group_of_field(name).id].append((rp.index, j))
+                    held[self.plan.group_of_field(name).id][0].append((rp.index, j))
         blocked = {lut.group for lut in self.plan.luts if lut.kind == "code"}
         for rp in self.plan.window_rules:
             lets = {let.name: let.expr for let in rp.rule.lets}
+            distinct_args = {a: d for d, (a, _) in enumerate(rp.distincts)}
             for a in rp.args:
                 if a.mode == "value" and a.expr.type is Type.STRING:
-                    blocked.add(self.plan.string_group(a.expr, lets))
-        return {g: keys for g, keys in held.items() if g not in blocked}
+                    g = self.plan.string_group(a.expr, lets)
+                    if a.index in distinct_args:
+                        held[g][1].append((rp.index, distinct_args[a.index]))
+                    else:
+                        blocked.add(g)
+        return {g: h for g, h in held.items() if g not in blocked}
 
     def _compact(self) -> None:
         """Drop strings no open state refers to, once a dictionary has doubled since last time."""
-        for g, keys in self._code_keys.items():
+        for g, (keys, distincts) in self._code_keys.items():
             d = self.dictionaries[g]
             if len(d) < self._compact_at[g]:
                 continue
-            live = self.state.live_codes(keys, self.watermark)
+            live = self.state.live_codes(keys, distincts, self.watermark)
             remap = d.compact(np.concatenate(live) if live else np.zeros(0, np.int64))
-            self.state.remap_codes(keys, remap)
+            self.state.remap_codes(keys, distincts, remap)
             self._remap_luts(g, remap)
             self._compact_at[g] = max(COMPACT_MIN, 2 * len(d))
 

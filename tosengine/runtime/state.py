@@ -86,6 +86,9 @@ class Lists:
         for name, arrays in self.py.items():
             self.replace(name, list(arrays))
 
+# where a distinct table row holds the value (S: flag, slot, pane, value; R: flag, slot,
+# value, pane; Q: slot, pane, value), see windows._distinct_set / _distinct_eager / _drain
+_S_VALUE, _R_VALUE, _Q_VALUE = 3, 2, 2
 MAX_RING = 1 << 16  # panes kept per key and rule: bounds what a lateness can cost
 I64_MAX = np.iinfo(np.int64).max
 I64_MIN = np.iinfo(np.int64).min
@@ -318,13 +321,23 @@ class State:
 
     # -- string codes held by state (for dictionary compaction) ------------------
 
-    def live_codes(self, keys: list[tuple[int, int]], watermark: int | None) -> list[np.ndarray]:
-        """String codes still held in key word ``j`` of rule ``r`` for each ``(r, j)`` of ``keys``.
+    def live_codes(self, keys: list[tuple[int, int]], distincts: list[tuple[int, int]],
+                   watermark: int | None) -> list[np.ndarray]:
+        """String codes still held in key word ``j`` of rule ``r`` for each ``(r, j)`` of ``keys``
+        and in distinct set ``d`` of rule ``r`` for each ``(r, d)`` of ``distincts``.
 
         Key slots hold a key while any of its windows is open; cooldown tables
-        hold it until its cooldown has run out (expired entries are dropped first).
+        hold it until its cooldown has run out (expired entries are dropped first);
+        distinct tables hold values until they are rebuilt.
         """
         out = []
+        for r, d in distincts:
+            rp = self.plan.rules[r]
+            g = rp.dist0 + d
+            qn = int(self.M[rp.window_index][layout.M_DIST + layout.D_WORDS * d + layout.D_Q_COUNT])
+            s_tab, r_tab = self.S[g], self.R[g]
+            out += [s_tab[s_tab[:, 0] != 0, _S_VALUE], r_tab[r_tab[:, 0] != 0, _R_VALUE],
+                    self.Q[g][:qn, _Q_VALUE]]
         for r, j in keys:
             rp = self.plan.rules[r]
             if rp.windowed:
@@ -340,12 +353,20 @@ class State:
                 out.append(cd.table[cd.table[:, 0] != 0, 1 + j])
         return out
 
-    def remap_codes(self, keys: list[tuple[int, int]], remap: np.ndarray) -> None:
-        """Rewrite key word ``j`` of rule ``r`` through ``remap`` (old code → new code)."""
+    def remap_codes(self, keys: list[tuple[int, int]], distincts: list[tuple[int, int]],
+                    remap: np.ndarray) -> None:
+        """Rewrite the codes :meth:`live_codes` found through ``remap`` (old code → new code)."""
 
         def through(col: np.ndarray) -> np.ndarray:
             ok = (col >= 0) & (col < remap.shape[0])
             return np.where(ok, remap[np.where(ok, col, 0)], 0)
+
+        for r, d in distincts:
+            rp = self.plan.rules[r]
+            w, g = rp.window_index, rp.dist0 + d
+            for tab, col in ((self.S[g], _S_VALUE), (self.R[g], _R_VALUE), (self.Q[g], _Q_VALUE)):
+                tab[:, col] = through(tab[:, col])
+            self._rehash_distinct(w, d)
 
         for r, j in keys:
             rp = self.plan.rules[r]
@@ -365,6 +386,19 @@ class State:
             if r in self.cooldowns:
                 cd = self.cooldowns[r]
                 cd.table = _rehashed(cd.table, j, through, cd.width)
+
+    def _rehash_distinct(self, w: int, d: int) -> None:
+        """Rebuild distinct set ``d`` of windowed rule ``w`` (S and R) after its values changed."""
+        rp = self.windows[w]
+        g = rp.dist0 + d
+        m = self.M[w]
+        at = layout.M_DIST + layout.D_WORDS * d
+        done_below = int(m[layout.M_NEXT_W]) + rp.rule.window.panes - 1
+        self.lists.set("S", g, self._rebuild(w, self.S[g], 3, 2, 0, done_below))
+        m[at + layout.D_S_COUNT] = int(self.S[g][:, 0].sum())
+        queued = int(m[at + layout.D_Q_COUNT])
+        self.lists.set("R", g, self._rebuild(w, self.R[g], 2, -1, queued, I64_MIN))
+        m[at + layout.D_R_COUNT] = int(self.R[g][:, 0].sum())
 
     @property
     def active_keys(self) -> int:
