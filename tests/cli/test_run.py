@@ -398,3 +398,34 @@ def _drain(fd: int, into: bytearray) -> None:
         if not chunk:
             return
         into += chunk
+
+
+@pytest.mark.slow
+def test_shipped_rules_on_stdin_report_a_burst_when_its_window_closes() -> None:
+    """``tosengine run rules/ -``: a 10 s flood is reported once the stream passes the window's end."""
+    pack = Path(__file__).resolve().parents[2] / "rules"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from tosengine.cli import main; main()", "run", str(pack), "-",
+         "--format", "jsonl"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    got: queue.Queue = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, got), daemon=True).start()
+    flood = [{"ts": T0 + i * 9, "ip": "203.0.113.9", "api_key_id": "k1", "account_id": "a1", "status": 200}
+             for i in range(1_100)]  # 1,100 requests in 9.9 s, in the window [T0, T0 + 10 s)
+    later = {"ts": T0 + 11_000, "ip": "198.51.100.1", "api_key_id": "k2", "account_id": "a2", "status": 200}
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(lines([*flood, later]))
+        proc.stdin.flush()
+        line = got.get(timeout=300)
+        assert line is not None, proc.stderr.read().decode() if proc.stderr else ""
+        v = json.loads(line)
+        assert (v["rule"], v["key"], v["values"]["requests"]) == ("request_burst_per_ip", {"ip": "203.0.113.9"}, 1100)
+        assert proc.poll() is None  # reported while the stream is still open
+        proc.stdin.close()
+        while got.get(timeout=120) is not None:
+            pass
+        assert proc.wait(timeout=60) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
