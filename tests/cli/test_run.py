@@ -92,6 +92,8 @@ def test_json_format_to_a_file(rules: Path, log: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stdout == ""
     assert json.loads(out.read_text()) == expected(rules, log)
+    dash = run(rules, log, "--format", "json", "--output", "-")
+    assert json.loads(dash.stdout) == expected(rules, log)
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(lines([ev(0, "z")]))
     result = run(rules, empty, "--format", "json", "--output", out)

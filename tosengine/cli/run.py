@@ -313,7 +313,8 @@ def run(
     inputs: Optional[List[str]] = typer.Argument(
         None, metavar="INPUT...", help="Event files (.jsonl, .jsonl.gz, .parquet, .arrow) read in order; - is stdin."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format of the violations."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write violations here instead of stdout."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="Write violations here instead of stdout (- is stdout)."),
     dead_letter: Optional[Path] = typer.Option(
         None, "--dead-letter", help="Write every bad or late event here (JSON Lines: source, position, reason, detail, raw)."),
     allowed_lateness: str = typer.Option("0s", "--allowed-lateness",
@@ -348,6 +349,8 @@ def run(
         typer.echo(f"error: --allowed-lateness: {e}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     names = [rules, *(inputs or [])] if rules_pack else list(inputs or [])
+    if output is not None and str(output) == STDIN:
+        output = None  # -o - is stdout
     if rules_pack:
         from tosengine.cli.pack import shipped_rules
 
