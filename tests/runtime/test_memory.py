@@ -217,3 +217,79 @@ def test_compaction_of_distinct_sets_changes_nothing(lateness):
     assert late == want_late
     assert got == want
     assert len(want) > 20
+
+
+LOWER = """
+const MARKER = "headless"
+
+rule headless_agent {
+  title    "headless agent"
+  clause   "1"
+  severity info
+  action   log
+  per      api_key_id
+  where    user_agent is not null
+  when     contains(lower(user_agent), MARKER)
+  cooldown 1m
+  message  "{api_key_id}: {user_agent}"
+}
+
+rule agents_per_key {
+  title    "many lowered agents"
+  clause   "2"
+  severity low
+  action   log
+  per      api_key_id
+  window   1m
+  let agents = distinct(lower(user_agent))
+  when     agents >= 3
+  message  "{api_key_id}: {agents} agents"
+}
+
+rule headless_per_agent {
+  title    "headless agent, per agent"
+  clause   "3"
+  severity info
+  action   log
+  per      user_agent
+  window   1m
+  let uses = count()
+  when     uses >= 2 and contains(lower(user_agent), MARKER)
+  message  "{user_agent}: {uses}"
+}
+"""
+
+
+@pytest.mark.parametrize("drop", [None, "rule agents_per_key"])
+def test_compaction_with_lower_tables_changes_nothing(drop):
+    """``lower()`` tables map codes to codes of the same dictionary: both sides are kept.
+
+    Without the distinct set of lowered agents, a lowered string is held only
+    through the table entry of a raw agent some key slot holds.
+    """
+    text = LOWER
+    if drop:
+        start = text.index(drop)
+        text = text[:start] + text[text.index("rule headless_per_agent"):]
+    def agent(i: int) -> str:
+        if i % 9 == 0:
+            return f"HeadLess-{i // 50}"
+        if i % 9 == 1:  # already lower case: the same string as a lowered one
+            return f"agent-{i // 30}-{i % 3}"
+        return f"Agent-{i // 30}-{i % 3}"
+
+    events = [{"ts": T0 + 211 * i, "api_key_id": f"k{i % 4}", "user_agent": agent(i)}
+              for i in range(3000)]
+    batches = [events[i:i + 200] for i in range(0, len(events), 200)]
+    program = load_text(text)
+    want, _ = run_engine(RuleSet(program, jit=False), batches)
+    with patch.object(evaluator_module, "COMPACT_MIN", 8):
+        rs = RuleSet(program, jit=False)
+        ev = rs.stream()
+        got = []
+        for b in batches:
+            got += [v.to_dict() for v in ev.feed(b)]
+        got += [v.to_dict() for v in ev.flush()]
+        assert len(ev.dictionaries[rs.kernels.plan.group_of_field("user_agent").id]) < 600
+    assert got == want
+    assert len(want) > 20

@@ -248,8 +248,8 @@ class Evaluator:
 
         ``(keys, distincts)``: the ``(rule, key word)`` pairs of string keys, and the
         ``(rule, distinct)`` pairs of exact-distinct sets over its strings. A group
-        with a ``lower()`` table (whose values are codes of the group) or any other
-        string value kept in state is never compacted.
+        whose strings are kept in state anywhere else is never compacted (there is
+        no such place today; the check keeps a new one from being missed).
         """
         held: dict[int, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {
             g.id: ([], []) for g in self.plan.groups}
@@ -257,7 +257,7 @@ class Evaluator:
             for j, (name, t) in enumerate(zip(rp.rule.key, rp.key_types)):
                 if t is Type.STRING:
                     held[self.plan.group_of_field(name).id][0].append((rp.index, j))
-        blocked = {lut.group for lut in self.plan.luts if lut.kind == "code"}
+        blocked: set[int] = set()
         for rp in self.plan.window_rules:
             lets = {let.name: let.expr for let in rp.rule.lets}
             distinct_args = {a: d for d, (a, _) in enumerate(rp.distincts)}
@@ -277,21 +277,36 @@ class Evaluator:
             if len(d) < self._compact_at[g]:
                 continue
             live = self.state.live_codes(keys, distincts, self.watermark)
-            remap = d.compact(np.concatenate(live) if live else np.zeros(0, np.int64))
+            keep = self._with_lut_codes(g, np.concatenate(live) if live else np.zeros(0, np.int64))
+            remap = d.compact(keep)
             self.state.remap_codes(keys, distincts, remap)
             self._remap_luts(g, remap)
             self._compact_at[g] = max(COMPACT_MIN, 2 * len(d))
 
+    def _with_lut_codes(self, group: int, keep: np.ndarray) -> np.ndarray:
+        """``keep`` plus the codes its strings map to in ``group``'s code tables (``lower``)."""
+        tables = [self.luts.arrays[k][: self.luts.filled[k]] for k, lut in enumerate(self.plan.luts)
+                  if lut.group == group and lut.kind == "code"]
+        if not tables:
+            return keep
+        keep = np.unique(np.concatenate([keep, np.zeros(1, np.int64)]))
+        while True:  # lower(lower(s)) == lower(s): one round adds all, the next confirms it
+            more = np.unique(np.concatenate([keep] + [t[keep[keep < t.shape[0]]] for t in tables]))
+            if more.shape[0] == keep.shape[0]:
+                return keep
+            keep = more
+
     def _remap_luts(self, group: int, remap: np.ndarray) -> None:
-        """Reorder the value tables (bool/int) of ``group`` after its compaction."""
+        """Reorder the tables of ``group`` after its compaction (code tables' values too)."""
         old_of_new = np.concatenate([[0], np.flatnonzero(remap > 0)])
         luts = self.luts
         for k, lut in enumerate(self.plan.luts):
             if lut.group != group:
                 continue
-            assert lut.kind != "code", "a group with a code table is never compacted"
             arr = np.zeros(max(16, old_of_new.shape[0]), dtype=luts.arrays[k].dtype)
             arr[: old_of_new.shape[0]] = luts.arrays[k][old_of_new]
+            if lut.kind == "code":
+                arr[: old_of_new.shape[0]] = remap[arr[: old_of_new.shape[0]]]
             luts.arrays[k] = arr
             luts.filled[k] = old_of_new.shape[0]
 
