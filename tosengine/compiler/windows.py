@@ -630,25 +630,19 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
     cf = np.zeros(nacc, dtype=np.float64)
     w = w_lo
     while w <= w_end:
-        # jump over window indexes no active key needs (a gap in event time
-        # must not cost one iteration per empty window)
-        w_next = I64_MAX
-        for k in range(M[M_ACTIVE]):
-            nw = I[I[k, ACTIVE], NEXT_WIN]
-            if nw < w_next:
-                w_next = nw
-        if w_next > w:
-            w = w_next
-            if w > w_end:
-                break
         if npanes > 1:
             for d in range(ndist):
                 _drain(M, I, Q[dist0 + d], R[dist0 + d], M_DIST + D_WORDS * d, pbase, si,
                        rmask, A[DD[d, DD_ACC], A_OFF], w + npanes - 1)
+        # the lowest NEXT_WIN after this window is the next window any key needs: a gap
+        # in event time must not cost one pass over the keys per empty window
+        w_next = I64_MAX
         k = 0
         while k < M[M_ACTIVE]:
             s = I[k, ACTIVE]
             if I[s, NEXT_WIN] > w:
+                if I[s, NEXT_WIN] < w_next:
+                    w_next = I[s, NEXT_WIN]
                 k += 1
                 continue
             if minc > 1 and _window_events(I, s, w, npanes, pbase, si, rmask) < minc:
@@ -657,6 +651,7 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
                 if w + 1 > I[s, LAST_PANE]:
                     _release(I, M, KC, KH, p, s, k)
                     continue
+                w_next = min(w_next, w + 1)
                 k += 1
                 continue
             # combine the panes of window w
@@ -757,8 +752,9 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
             if w + 1 > I[s, LAST_PANE]:
                 _release(I, M, KC, KH, p, s, k)
                 continue
+            w_next = min(w_next, w + 1)
             k += 1
-        w += 1
+        w = max(w + 1, w_next)
     if w_hi + 1 > M[M_NEXT_W]:
         M[M_NEXT_W] = w_hi + 1
     M[M_NEXT_CLOSE] = (wm // step + 1) * step
