@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from tosengine.cli import app
 
-from .helpers import rule
+from .helpers import REPO, rule
 
 runner = CliRunner()
 GOOD = rule("when n > 1")
@@ -125,3 +125,22 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
     usage = subprocess.run([*cmd, "check"], capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2 and "Traceback" not in usage.stderr
+
+
+def test_check_and_fmt_never_load_the_evaluator() -> None:
+    """`tosengine check`/`fmt` start fast: no numba, no Arrow, no kernels compiled."""
+    probe = (
+        "import sys\n"
+        "from tosengine.cli import main\n"
+        "for argv in (['check', 'rules'], ['fmt', '--check', 'rules']):\n"
+        "    sys.argv = ['tosengine', *argv]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code in (0, None), e.code\n"
+        "heavy = sorted(m for m in ('numba', 'pyarrow', 'tosengine.compiler', 'tosengine.runtime') if m in sys.modules)\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
