@@ -11,6 +11,7 @@ its lines: nothing lost, nothing doubled.
 
 from __future__ import annotations
 
+import gzip
 import os
 import random
 import shutil
@@ -20,8 +21,14 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
+from tosengine.cli import app
+from tosengine.cli import resume as resume_module
 from tosengine.generator import generate, write_log
 from tosengine.runtime.checkpoint import SLOW_WRITE_ENV
 
@@ -98,12 +105,7 @@ def test_sigkill_and_resume_gives_the_uninterrupted_output(tmp_path):
     assert dead.read_bytes() == b""
 
 
-# -- in-process: several inputs of every kind, usage errors ---------------------------
-
-from typer.testing import CliRunner  # noqa: E402
-
-from tosengine.cli import app  # noqa: E402
-from tosengine.cli import resume as resume_module  # noqa: E402
+# -- in-process: several inputs of every kind, stdin, usage errors ---------------------
 
 RULES = """
 rule busy_key {
@@ -127,11 +129,6 @@ class Crash(Exception):
 
 
 def _inputs(tmp_path: Path) -> list[Path]:
-    import gzip
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     t0 = 1_700_000_000_000
     rows = [{"ts": t0 + 450 * i, "api_key_id": f"k{i % 7}", "ip": f"10.0.0.{i % 5}"}
             for i in range(3000)]
@@ -145,8 +142,6 @@ def _inputs(tmp_path: Path) -> list[Path]:
 
 
 def orjson_line(r: dict) -> bytes:
-    import orjson
-
     return orjson.dumps(r) + b"\n"
 
 
@@ -233,3 +228,31 @@ def test_max_keys_stops_with_exit_4_after_writing_the_batch(tmp_path):
     res = _run([rules, inputs[0], "-f", "jsonl", "-o", out, "--max-keys", 6, "--no-progress",
                 "--batch-size", 500])
     assert res.exit_code == 4 and "more than max_keys=6" in res.output
+
+
+def test_resume_of_a_replayed_stdin(tmp_path, monkeypatch):
+    """stdin resumes by skipping the bytes already consumed of the same stream, replayed."""
+    rules = tmp_path / "r.tos"
+    rules.write_text(RULES)
+    data = (tmp_path / "a.jsonl")
+    data.write_bytes(b"".join(orjson_line({"ts": 1_700_000_000_000 + 450 * i,
+                                           "api_key_id": f"k{i % 7}", "ip": f"10.0.0.{i % 5}"})
+                              for i in range(3000)))
+    ref, out, state = tmp_path / "ref.jsonl", tmp_path / "out.jsonl", tmp_path / "st"
+    common = [rules, "-", "-f", "jsonl", "--no-progress", "--batch-size", 256]
+    invoke = lambda args: CliRunner().invoke(app, ["run", *map(str, args)],  # noqa: E731
+                                             input=data.read_bytes())
+    assert invoke([*common, "-o", ref]).exit_code == 1
+    real_save = resume_module.Resume.save
+
+    def save_then_crash(self, session):
+        real_save(self, session)
+        raise Crash
+
+    monkeypatch.setattr(resume_module.Resume, "save", save_then_crash)
+    args = [*common, "-o", out, "--state", state, "--checkpoint-every", 1000]
+    assert isinstance(invoke(args).exception, Crash)
+    assert resume_module.load_checkpoint(state / "checkpoint").position["offset"] > 0
+    monkeypatch.setattr(resume_module.Resume, "save", real_save)
+    assert invoke(args).exit_code == 1
+    assert out.read_bytes() == ref.read_bytes()
