@@ -213,6 +213,9 @@ def test_state_of_other_inputs_or_rules_is_refused(tmp_path, monkeypatch):
     _run([rules, inputs[0], "-f", "jsonl", "-o", out, "--state", state, "--checkpoint-every", 1])
     res = _run([rules, inputs[1], "-f", "jsonl", "-o", out, "--state", state])
     assert res.exit_code == 2 and "other inputs" in res.output
+    res = _run([rules, inputs[0], "-f", "jsonl", "-o", out, "--state", state,
+                "--allowed-lateness", "5s"])
+    assert res.exit_code == 2 and "--allowed-lateness 0ms, not 5000ms" in res.output
     rules.write_text(RULES.replace("calls >= 3", "calls >= 4"))
     res = _run([rules, inputs[0], "-f", "jsonl", "-o", out, "--state", state])
     assert res.exit_code == 2 and "different rules" in res.output

@@ -86,13 +86,14 @@ class Resume:
 
     def __init__(self, state_dir: Path, ruleset: RuleSet, inputs: Sequence[str], *,
                  output: Path | None, dead_letter: Path | None, every: int | None,
-                 interval_ms: int | None) -> None:
+                 interval_ms: int | None, allowed_lateness_ms: int | None = None) -> None:
         self.dir = state_dir
         self.path = state_dir / CHECKPOINT
         self.ruleset = ruleset
         self.inputs = list(inputs)
         self.output = output
         self.dead_letter = dead_letter
+        self.allowed_lateness_ms = allowed_lateness_ms
         if every is None and interval_ms is None:
             interval_ms = DEFAULT_INTERVAL_MS
         self.every = every
@@ -120,6 +121,11 @@ class Resume:
             pos = Position(**ck.position)
         except (CheckpointError, TypeError) as e:
             raise ResumeError(f"{self.path}: {e}") from None
+        if (self.allowed_lateness_ms is not None
+                and ck.allowed_lateness_ms != self.allowed_lateness_ms):
+            raise ResumeError(f"{self.path} was written with --allowed-lateness "
+                              f"{ck.allowed_lateness_ms}ms, not {self.allowed_lateness_ms}ms; "
+                              "resume with the same options or remove it to start over")
         if pos.inputs != self.inputs:
             raise ResumeError(f"{self.path} is the state of a run over other inputs "
                               f"({', '.join(pos.inputs)}); remove it to start over")
@@ -196,7 +202,7 @@ class Resume:
 
 def open_state(state_dir: Path, ruleset: RuleSet, inputs: Sequence[str], *, fmt: str,
                output: Path | None, dead_letter: Path | None, every: int | None,
-               interval: str | None) -> Resume:
+               interval: str | None, allowed_lateness_ms: int | None = None) -> Resume:
     """Check the ``--state`` options and load the folder's checkpoint (usage errors exit 2)."""
     import typer
 
@@ -219,7 +225,7 @@ def open_state(state_dir: Path, ruleset: RuleSet, inputs: Sequence[str], *, fmt:
         if interval_ms <= 0:
             raise fail("--checkpoint-interval must be positive")
     resume = Resume(state_dir, ruleset, inputs, output=output, dead_letter=dead_letter,
-                    every=every, interval_ms=interval_ms)
+                    every=every, interval_ms=interval_ms, allowed_lateness_ms=allowed_lateness_ms)
     try:
         resume.prepare()
     except (ResumeError, OSError) as e:

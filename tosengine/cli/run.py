@@ -365,7 +365,7 @@ def run(
         from tosengine.cli.resume import open_state
 
         resume = open_state(state, ruleset, names, fmt=fmt.value, output=output, dead_letter=dead_letter,
-                            every=checkpoint_every, interval=checkpoint_interval)
+                            every=checkpoint_every, interval=checkpoint_interval, allowed_lateness_ms=lateness)
     try:
         stats = execute(ruleset, names, fmt=fmt.value, output=output, dead_letter=dead_letter,
                         allowed_lateness_ms=lateness, batch_size=batch_size, strict=strict, progress=progress,
