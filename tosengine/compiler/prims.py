@@ -51,6 +51,23 @@ def _f64_as_i64(typingctx, x):
     return types.int64(types.float64), codegen
 
 
+@intrinsic
+def prefetch(typingctx, address):
+    """Hint the CPU to fetch the cache line at ``address`` (an int64 address) for writing."""
+    if address != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        i8p = llvm_ir.IntType(8).as_pointer()
+        i32 = llvm_ir.IntType(32)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", (), llvm_ir.FunctionType(
+            llvm_ir.VoidType(), [i8p, i32, i32, i32]))
+        builder.call(fn, [builder.inttoptr(args[0], i8p), i32(1), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.none(types.int64), codegen
+
+
 @njit(**_JIT)
 def float_bits(x) -> np.int64:
     """A float's bit pattern as int64 (-0.0 as 0.0), so ``distinct`` can hash floats as words."""

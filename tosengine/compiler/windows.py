@@ -105,7 +105,7 @@ from tosengine.compiler.layout import (
     POS,
     STAMP,
 )
-from tosengine.compiler.prims import EMPTY, ht_upsert, mix64
+from tosengine.compiler.prims import EMPTY, hash3, ht_upsert, mix64, prefetch
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
@@ -119,6 +119,7 @@ PH_FIND, PH_UPDATE, PH_CLOSE = 0, 1, 2
 # what a full table needs (C_NEED); distinct tables add their distinct index
 NEED_SLOTS, NEED_KEYS, NEED_CLOSED = 1, 2, 3
 NEED_S, NEED_Q, NEED_R = 100, 200, 300
+PREFETCH = 8  # rows ahead whose state is fetched before it is needed
 
 
 # --------------------------------------------------------------------------
@@ -371,8 +372,17 @@ def _feed_rows(r, q0, q1, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, s
     nacc = p[P_NACC]
     rmask = M[M_RMASK]
     code_keys = p[P_KEYMODE] == KEY_CODE
+    # slot rows are read at random: fetch the pane block of the row PREFETCH rows ahead
+    ibase = I.ctypes.data
+    irow = I.shape[1] * 8
     q = q0
     while q < q1:
+        if code_keys and q + PREFETCH < q1:
+            s2 = np.int64(KC[kw[q + PREFETCH, 0]])
+            if s2 >= 0:
+                pane2 = ts[sel[q + PREFETCH]] // step
+                prefetch(ibase + s2 * irow)
+                prefetch(ibase + s2 * irow + (pbase + (pane2 & rmask) * si) * 8)
         i = sel[q]
         t = ts[i]
         pane = t // step
@@ -489,7 +499,12 @@ def _distinct_set(q0, q1, slots, ts, sel, step, npanes, vals, nulls, Sg, Qg, I, 
     queued for :func:`_drain`, which moves each value to its latest pane.
     The caller made room for one new entry per row.
     """
+    sbase = Sg.ctypes.data
+    smask = Sg.shape[0] - 1
     for q in range(q0, q1):
+        if q + PREFETCH < q1:
+            h = hash3(slots[q + PREFETCH - q0], ts[sel[q + PREFETCH]] // step, vals[q + PREFETCH], 3)
+            prefetch(sbase + np.int64(h & np.uint64(smask)) * 40)
         if nulls[q] != 0:
             continue
         s = slots[q - q0]
@@ -520,7 +535,12 @@ def _distinct_eager(q0, q1, slots, ts, sel, step, vals, nulls, Rg, I, M, base, p
     window still reads that pane) to this row's pane, which is at or after it.
     The caller made room for one new entry per row.
     """
+    rbase = Rg.ctypes.data
+    rmask_t = Rg.shape[0] - 1
     for q in range(q0, q1):
+        if q + PREFETCH < q1:
+            h = hash3(slots[q + PREFETCH - q0], vals[q + PREFETCH], 0, 2)
+            prefetch(rbase + np.int64(h & np.uint64(rmask_t)) * 32)
         if nulls[q] != 0:
             continue
         s = slots[q - q0]
