@@ -156,7 +156,9 @@ class State:
     def __init__(self, plan: Plan, allowed_lateness_ms: int) -> None:
         self.plan = plan
         self.windows = plan.window_rules
-        self.arrays: dict[str, np.ndarray] = {}  # per-rule buffers by name (select/judge args)
+        # per-batch buffers by name (select/judge args): rewritten every batch, so a checkpoint
+        # keeps only their shapes -- state that must survive a batch never goes here
+        self.arrays: dict[str, np.ndarray] = {}
         self.batch_cap = 0
         self.cooldowns = {
             rp.index: Cooldowns(rp.key_width, rp.rule.cooldown_ms)
