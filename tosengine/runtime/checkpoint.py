@@ -302,7 +302,10 @@ class _Reader:
         if "@a" in t:
             return self.array(int(t["@a"]), live, path)
         if "@np" in t:
-            return np.dtype(t["@np"]).type(t["v"])
+            dtype = np.dtype(t["@np"])
+            if dtype.kind not in _NUMERIC_KINDS:
+                raise CheckpointError(f"{path}: scalar of dtype {dtype} refused")
+            return dtype.type(t["v"])
         if "@int" in t:
             return int(t["@int"])
         if "@tuple" in t:
