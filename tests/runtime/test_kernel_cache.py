@@ -24,19 +24,11 @@ import numba
 import tosengine
 from tosengine.compiler import windows
 
+from tosengine.generator import MIN_EVENTS, generate
+
 rs = tosengine.compile(sys.argv[1])
-events = [
-    {"ts": "2026-01-01T00:00:00Z", "request_id": "r1", "account_id": "a", "org_id": "o",
-     "api_key_id": "k", "ip": "10.0.0.1", "country": "US", "endpoint": "/v1/chat",
-     "model": "m", "input_tokens": 10, "output_tokens": 20, "status": 200,
-     "user_agent": "python-requests/2.31", "prompt_hash": "p", "logprobs": True,
-     "moderation_flagged": False},
-    {"ts": "2026-01-01T02:00:00Z", "request_id": "r2", "account_id": "a", "org_id": "o",
-     "api_key_id": "k", "ip": "10.0.0.2", "country": "IR", "endpoint": "/v1/chat",
-     "model": "m", "input_tokens": 10, "output_tokens": 20, "status": 429,
-     "user_agent": "curl/8", "prompt_hash": "q", "logprobs": False,
-     "moderation_flagged": True},
-]
+# a log with planted violators, so that every kernel (judge too) has work
+events = generate(MIN_EVENTS, seed=5).table
 violations = tosengine.evaluate(rs, events)
 module = rs.kernels.module
 kernels = {name: getattr(module, name) for name in ("select", "judge")}
