@@ -18,7 +18,14 @@ import pyarrow as pa
 
 from tosengine.language.schema import Schema
 from tosengine.language.types import Type
-from tosengine.runtime.reasons import BAD_TIME, MISSING_TIME, NOT_JSON, NOT_OBJECT, WRONG_TYPE
+from tosengine.runtime.reasons import (
+    BAD_TIME,
+    INVALID_UTF8,
+    MISSING_TIME,
+    NOT_JSON,
+    NOT_OBJECT,
+    WRONG_TYPE,
+)
 from tosengine.runtime.timeparse import parse_rfc3339
 
 __all__ = ["RawBatch", "record_batches", "dicts_to_batch", "arrow_schema", "raw_text",
@@ -213,6 +220,9 @@ def dicts_to_batch(events: list[object], schema: Schema, *, first_position: int 
                     if not ok:
                         reason = (WRONG_TYPE, f.name)
                         break
+                    if type(v) is str and not _encodes(v):  # a lone surrogate
+                        reason = (INVALID_UTF8, f.name)
+                        break
                 values.append(v)
             if reason is None:
                 for column, v in zip(columns, values):
@@ -224,6 +234,15 @@ def dicts_to_batch(events: list[object], schema: Schema, *, first_position: int 
     arrays = [pa.array(c, type=_ARROW[f.type]) for c, f in zip(columns, fields)]
     batch = pa.RecordBatch.from_arrays(arrays, schema=arrow_schema(schema))
     return RawBatch(batch, source, first_position, positions, bad, raw)
+
+
+def _encodes(text: str) -> bool:
+    """Whether ``text`` is valid Unicode for UTF-8 (Python strs may hold lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _event_text(ev: object) -> str:
