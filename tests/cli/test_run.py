@@ -231,6 +231,7 @@ def test_rule_errors_print_as_check_prints_them_with_exit_2(tmp_path: Path, log:
     (["{txt}"], "unknown kind of file"),
     ([], "no input"),
     (["{log}", "--allowed-lateness", "soon"], "--allowed-lateness"),
+    (["{log}", "--allowed-lateness", "100000d"], "is too long for rule"),
     (["-", "-"], "stdin (-) can be read only once"),
 ])
 def test_usage_errors_exit_2(rules: Path, log: Path, tmp_path: Path, args: list[str], message: str) -> None:

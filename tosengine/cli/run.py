@@ -31,7 +31,7 @@ from tosengine.cli.summary import RunProgress, print_summary, text_console
 from tosengine.cli.writers import DeadLetterWriter, JsonlWriter, ViolationWriter, violation_writer
 from tosengine.language import RuleError
 from tosengine.language.schema import Schema
-from tosengine.runtime.evaluator import DeadLetter, Evaluator, StateLimitExceeded
+from tosengine.runtime.evaluator import DeadLetter, Evaluator, InvalidSettings, StateLimitExceeded
 from tosengine.runtime.inputs import RawBatch
 from tosengine.runtime.ruleset import RuleSet
 from tosengine.runtime.sources import SourceError, read_source, source_kind
@@ -377,6 +377,9 @@ def run(
         typer.echo(e.message(), err=True)
         raise typer.Exit(EXIT_STRICT) from None
     except SourceError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except InvalidSettings as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     except StateLimitExceeded as e:

@@ -32,7 +32,7 @@ from tosengine.runtime.encode import EncodedBatch, encode_batch
 from tosengine.runtime.inputs import RawBatch, record_batches
 from tosengine.runtime.luts import LutTables
 from tosengine.runtime.render import json_value, message
-from tosengine.runtime.state import State
+from tosengine.runtime.state import InvalidSettings, State
 from tosengine.runtime.strings import StringDictionary
 from tosengine.runtime.timeparse import format_ms, time_ms
 from tosengine.runtime.violation import Violation
@@ -91,9 +91,9 @@ class Evaluator:
     def __init__(self, kernels: Kernels, *, allowed_lateness_ms: int = 0,
                  max_keys: int | None = None) -> None:
         if allowed_lateness_ms < 0:
-            raise ValueError("allowed lateness must be >= 0")
+            raise InvalidSettings("allowed lateness must be >= 0")
         if max_keys is not None and max_keys < 1:
-            raise ValueError("max_keys must be >= 1")
+            raise InvalidSettings("max_keys must be >= 1")
         self.max_keys = max_keys
         self.kernels = kernels
         self.plan: Plan = kernels.plan

@@ -48,6 +48,10 @@ LISTS = ("P", "A", "G", "DD", "I", "F", "M", "KC", "KH", "SEL", "KW", "IA", "FA"
 SCRATCH_LISTS = ("SEL", "KW", "IA", "FA", "NA", "CW", "CWF", "CWN")
 
 
+class InvalidSettings(ValueError):
+    """Evaluator settings that cannot work with these rules (a usage error, not a bug)."""
+
+
 class Lists:
     """Per-rule arrays both as Python lists (for Python code) and numba typed lists.
 
@@ -169,7 +173,7 @@ class State:
             assert rp.rule.window is not None
             ring = ring_size(rp.rule.window, allowed_lateness_ms)
             if ring > MAX_RING:
-                raise ValueError(
+                raise InvalidSettings(
                     f"allowed lateness of {allowed_lateness_ms} ms is too long for rule "
                     f"{rp.rule.name!r}: its windows step every {rp.rule.window.step_ms} ms, so "
                     f"each key would keep {ring} panes (at most {MAX_RING})")
