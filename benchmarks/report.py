@@ -280,14 +280,14 @@ def targets_section(sized: list[SizeRun], fixed: SizeRun | None) -> list[str]:
                                      ("warm", "Warm start from the kernel cache, new process", "< 0.5 s", 0.5)]:
             b = fixed.get(f"test_compile_{scen}")
             v = b.info.get("ready_s") if b else None
-            rows.append([label, goal, *blank, fmt_s(v), status(v, g, higher=False)])
+            rows.append([label, goal, *blank, fmt_s(v), status(v, g, higher_is_better=False)])
         b = fixed.get("test_check")
         rows.append(["`tosengine check rules/` (console script, whole process)", "< 0.3 s", *blank,
-                     fmt_s(b.seconds if b else None), status(b.seconds if b else None, 0.3, higher=False)])
+                     fmt_s(b.seconds if b else None), status(b.seconds if b else None, 0.3, higher_is_better=False)])
         b = fixed.get("test_memory_per_key", "tumbling")
         v = b.info.get("peak_bytes_per_key") if b else None
         rows.append(["Memory per active key, tumbling count/sum rule (peak RSS)", "< 200 B", *blank,
-                     f"{v:.0f} B" if v is not None else "–", status(v, 200, higher=False)])
+                     f"{v:.0f} B" if v is not None else "–", status(v, 200, higher_is_better=False)])
     out = table(head, rows, "ll" + "r" * len(cols) + "l")
     if len(cols) > 1:
         out.append("")

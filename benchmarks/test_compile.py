@@ -128,7 +128,8 @@ def test_check(benchmark: Any, workdir: Path) -> None:
     assert out.startswith("ok:")
     # no kernels: nothing written to either cache, and numba never imported
     assert not nb.exists() or not any(nb.rglob("*")), "tosengine check wrote to the numba cache"
-    assert not tc.exists() or not any(tc.rglob("*")), "tosengine check wrote kernels"
+    # (the cache folder may hold the front end's Lark parser table; never a kernel module)
+    assert not tc.exists() or not any(tc.rglob("tos_kernels*")), "tosengine check wrote kernels"
     code = ("import sys, time\nt = time.perf_counter()\nsys.argv = ['tosengine', 'check', sys.argv[1]]\n"
             "from tosengine.cli import main\nt1 = time.perf_counter()\n"
             "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
