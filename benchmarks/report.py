@@ -123,10 +123,14 @@ def status(value: float | None, goal: float, higher_is_better: bool = True) -> s
     if higher_is_better:
         if value >= goal:
             return "**met**"
-        return f"missed, {goal / value:.1f}x short" if value > 0 else "missed"
+        return f"missed, {_factor(goal / value)} short" if value > 0 else "missed"
     if value <= goal:
         return "**met**"
-    return f"missed, {value / goal:.1f}x over"
+    return f"missed, {_factor(value / goal)} over"
+
+
+def _factor(x: float) -> str:
+    return f"{x:.2f}x" if x < 1.1 else f"{x:.1f}x"
 
 
 # --------------------------------------------------------------------------
