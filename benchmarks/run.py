@@ -1,6 +1,6 @@
 """Run every benchmark and rewrite the tables in ``docs/performance.md``.
 
-    python -m benchmarks.run                                  # 1M events (about 15 minutes today)
+    python -m benchmarks.run                                  # 1M events (about 10 minutes on 2 cores)
     python -m benchmarks.run --events 1000000,10000000        # both sizes
     python -m benchmarks.run --report-only RUN_DIR            # re-render the doc from a finished run
 
