@@ -383,7 +383,13 @@ class Evaluator:
                                    cd.count, cd.cooldown_ms)
             if start < 0:
                 return np.flatnonzero(reported)
-            cd.grow(self.watermark)
+            # a key may be forgotten only once no row still to come can fall in its
+            # cooldown: the rest of these rows (closing several windows at once, they
+            # can lie far below the watermark) and later ones (at or above it)
+            horizon = int(times[start:n].min())
+            if self.watermark is not None:
+                horizon = min(horizon, self.watermark)
+            cd.grow(horizon)
 
     def _violation(self, rp: RulePlan, key_words: np.ndarray, q: int, time: int, events: int,
                    first: int, last: int, window: tuple[str | None, str | None],

@@ -137,9 +137,12 @@ class Cooldowns:
         self.table = hash_table(64, self.width)
         self.count = np.zeros(1, dtype=np.int64)
 
-    def grow(self, watermark: int | None) -> None:
-        """Drop keys whose cooldown has run out; double the table if it stays busy."""
-        floor = I64_MIN if watermark is None else watermark - self.cooldown_ms + 1
+    def grow(self, horizon: int | None) -> None:
+        """Drop keys whose cooldown ends by ``horizon``; double the table if it stays busy.
+
+        ``horizon`` is the earliest time a violation still to be reported can have.
+        """
+        floor = I64_MIN if horizon is None else horizon - self.cooldown_ms + 1
         old = self.table
         probe = hash_table(old.shape[0], self.width)
         live = htw_rehash(old, probe, self.width, floor)
