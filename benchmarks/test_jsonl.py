@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 from typing import Any
 
@@ -43,20 +42,6 @@ def test_jsonl_tosengine(benchmark: Any, pack: Any, jsonl: str, pack_run: PackRu
 
     common.measure(benchmark, lambda: tosengine.evaluate(pack, jsonl), check=check, budget=budget,
                    events=n_events, **_info(jsonl))
-
-
-def test_jsonl_tosengine_two_cores(benchmark: Any, pack: Any, jsonl: str, pack_run: PackRun, budget: float,
-                                   n_events: int) -> None:
-    import tosengine
-
-    if "threads" not in inspect.signature(tosengine.evaluate).parameters:
-        pytest.skip("tosengine.evaluate has no threads parameter: no parallel JSONL reader to measure")
-
-    def check(vs: list[Any]) -> None:
-        assert answer_of(vs) == pack_run.answer
-
-    common.measure(benchmark, lambda: tosengine.evaluate(pack, jsonl, threads=2), check=check,  # type: ignore[call-arg]
-                   budget=budget, events=n_events, threads=2, **_info(jsonl))
 
 
 def test_jsonl_orjson_loop(benchmark: Any, jsonl: str, budget: float, n_events: int) -> None:
