@@ -444,7 +444,8 @@ def _spec_sql(s: Spec, *, with_unless: bool = True) -> str:
 
 def pack_hits(table: pa.Table, *, with_unless: bool = True) -> dict[str, list[dict[str, str]]]:
     """Keys that break each rule of the pack somewhere in ``table`` (per the SQL transcription)."""
-    duckdb = pytest.importorskip("duckdb")
+    import duckdb  # a test dependency
+
     con = duckdb.connect()
     con.register("raw", table)
     con.execute("CREATE TABLE ev AS SELECT *, epoch_ms(ts) AS t FROM raw")

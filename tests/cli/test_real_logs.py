@@ -14,12 +14,11 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
 from tosengine.cli import app
-
-duckdb = pytest.importorskip("duckdb")
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "real"
