@@ -15,7 +15,6 @@ import json
 from pathlib import Path
 
 import duckdb
-import pytest
 from typer.testing import CliRunner
 
 from tosengine.cli import app
