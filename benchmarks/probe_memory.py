@@ -110,12 +110,13 @@ def main() -> None:
     for b in batches:
         ev.feed(b)
     dt = time.perf_counter() - t0
+    active = ev.state.active_keys
     gc.collect()
     after = _status()
     peak = after["VmHWM"] if exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     base_rss = base["VmRSS"] if exact else maxrss0
     print(json.dumps({
-        "kind": kind, "keys": keys, "events_per_key": per_key, "events": keys * per_key,
+        "kind": kind, "keys": keys, "active_keys": active, "events_per_key": per_key, "events": keys * per_key,
         "rule": rule_text(kind), "baseline_rss": base_rss, "peak_rss": peak, "after_rss": after["VmRSS"],
         "peak_bytes_per_key": (peak - base_rss) / keys, "steady_bytes_per_key": (after["VmRSS"] - base_rss) / keys,
         "exact_peak": exact, "feed_s": dt, "table_bytes": table.nbytes,

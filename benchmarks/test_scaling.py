@@ -104,9 +104,20 @@ rule keys_probe {
   window 1h
   let requests = count()
   let tokens   = sum(output_tokens)
-  when   requests > 1_000_000_000
+  when   requests >= 8 and tokens >= 0
 }
 """
+KEY_THRESHOLD = 8
+
+
+def busy_windows(t: pa.Table) -> int:
+    """(key, hour) windows holding at least KEY_THRESHOLD events, counted with numpy."""
+    import pyarrow.compute as pc
+
+    keys = pc.dictionary_encode(t.column("account_id")).combine_chunks().indices.to_numpy()
+    hours = pc.cast(t.column("ts"), pa.int64()).to_numpy() // 3_600_000
+    _, counts = np.unique(keys.astype(np.int64) * (1 << 32) + (hours - hours.min()), return_counts=True)
+    return int((counts >= KEY_THRESHOLD).sum())
 
 
 @pytest.mark.parametrize("keys", KEY_COUNTS)
@@ -117,8 +128,10 @@ def test_keys(benchmark: Any, keys: int, budget: float) -> None:
     rs = tosengine.compile(KEY_RULE)
     estimate = _warm_estimate(rs, t)
 
+    want = busy_windows(t)
+
     def check(vs: list[Any]) -> None:
-        assert vs == []
+        assert len(vs) == want
 
     common.measure(benchmark, lambda: run_pack(rs, t), check=check, budget=budget, estimate=estimate,
-                   events=t.num_rows, keys=keys)
+                   events=t.num_rows, keys=keys, violations=want)
