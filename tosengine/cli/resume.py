@@ -207,7 +207,7 @@ def open_state(state_dir: Path, ruleset: RuleSet, inputs: Sequence[str], *, fmt:
     import typer
 
     from tosengine.api import duration_ms
-    from tosengine.cli.run import EXIT_USAGE
+    from tosengine.cli.common import EXIT_USAGE
 
     def fail(message: str) -> typer.Exit:
         typer.echo(f"error: {message}", err=True)

@@ -26,26 +26,25 @@ from typing import IO, List, Optional
 import typer
 
 from tosengine.api import duration_ms
-from tosengine.cli.common import print_rule_error, require_paths
+from tosengine.cli.common import EXIT_USAGE, print_rule_error, require_paths
 from tosengine.cli.summary import RunProgress, print_summary, text_console
 from tosengine.cli.writers import DeadLetterWriter, JsonlWriter, ViolationWriter, violation_writer
 from tosengine.language import RuleError
 from tosengine.language.schema import Schema
 from tosengine.runtime.evaluator import DeadLetter, Evaluator, InvalidSettings, StateLimitExceeded
 from tosengine.runtime.inputs import RawBatch
+from tosengine.runtime.reasons import LATE
 from tosengine.runtime.ruleset import RuleSet
 from tosengine.runtime.sources import SourceError, read_source, source_kind
 from tosengine.runtime.violation import Violation
 
 EXIT_NONE = 0
 EXIT_VIOLATIONS = 1
-EXIT_USAGE = 2
 EXIT_STRICT = 3
 EXIT_STATE_LIMIT = 4
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 DEFAULT_BATCH_SIZE = 65_536
 STDIN = "-"
-LATE = "late"
 
 #: Called after each batch's output is written: (session, batch, violations, dead letters).
 BatchHook = Callable[["RunSession", RawBatch, list[Violation], list[DeadLetter]], None]

@@ -29,7 +29,8 @@ from tosengine.compiler.windows import (
 )
 from tosengine.language.types import Type
 from tosengine.runtime.encode import EncodedBatch, encode_batch
-from tosengine.runtime.inputs import RawBatch, record_batches
+from tosengine.runtime.inputs import RawBatch, raw_text, record_batches
+from tosengine.runtime.reasons import LATE
 from tosengine.runtime.luts import LutTables
 from tosengine.runtime.render import json_value, message
 from tosengine.runtime.state import InvalidSettings, State
@@ -37,8 +38,6 @@ from tosengine.runtime.strings import StringDictionary
 from tosengine.runtime.timeparse import format_ms, time_ms
 from tosengine.runtime.violation import Violation
 
-LATE = "late"
-RAW_LIMIT = 1024  # characters of a bad event kept in its dead-letter record
 COMPACT_MIN = 1 << 16  # strings in a dictionary before it is first compacted
 
 
@@ -50,7 +49,7 @@ class DeadLetter:
     position: int  # line number (JSONL, 1-based) or row index (tables)
     reason: str  # not_json, not_object, missing_time, bad_time, wrong_type, late, ...
     detail: str  # e.g. the field with the wrong type
-    raw: str  # the event (or line) as text, cut to RAW_LIMIT characters
+    raw: str  # the event (or line) as text, cut to inputs.RAW_BYTES bytes
 
     def to_dict(self) -> dict[str, object]:
         return {"source": self.source, "position": self.position, "reason": self.reason,
@@ -469,7 +468,7 @@ class Evaluator:
                 text = _row_json(raw.batch, row)
             self.dead_letters.append(
                 DeadLetter(raw.source, base + raw.position(row), reason, detail,
-                           text[:RAW_LIMIT]))
+                           raw_text(text.encode("utf-8", "surrogatepass"))))
             self.counts[f"dead_letter.{reason}"] += 1
 
     def _let_groups(self) -> dict[tuple[int, str], int]:
