@@ -395,8 +395,7 @@ def generate(plan: Plan) -> str:
     em()
     em("import numpy as np")
     em("from numba import njit")
-    if any(a.for_distinct and a.expr.type is Type.FLOAT for rp in plan.rules for a in rp.args):
-        em("from tosengine.compiler.prims import float_bits")
+    em("from tosengine.compiler.prims import float_bits")
     em()
     em()
     _gen_select(plan, em)

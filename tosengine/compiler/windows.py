@@ -501,10 +501,11 @@ def _distinct_set(q0, q1, slots, ts, sel, step, npanes, vals, nulls, Sg, Qg, I, 
     """
     sbase = Sg.ctypes.data
     smask = Sg.shape[0] - 1
+    srow = np.int64(Sg.shape[1] * 8)  # bytes per table entry
     for q in range(q0, q1):
         if q + PREFETCH < q1:
             h = hash3(slots[q + PREFETCH - q0], ts[sel[q + PREFETCH]] // step, vals[q + PREFETCH], 3)
-            prefetch(sbase + np.int64(h & np.uint64(smask)) * 40)
+            prefetch(sbase + np.int64(h & np.uint64(smask)) * srow)
         if nulls[q] != 0:
             continue
         s = slots[q - q0]
@@ -537,10 +538,11 @@ def _distinct_eager(q0, q1, slots, ts, sel, step, vals, nulls, Rg, I, M, base, p
     """
     rbase = Rg.ctypes.data
     rmask_t = Rg.shape[0] - 1
+    rrow = np.int64(Rg.shape[1] * 8)  # bytes per table entry
     for q in range(q0, q1):
         if q + PREFETCH < q1:
             h = hash3(slots[q + PREFETCH - q0], vals[q + PREFETCH], 0, 2)
-            prefetch(rbase + np.int64(h & np.uint64(rmask_t)) * 32)
+            prefetch(rbase + np.int64(h & np.uint64(rmask_t)) * rrow)
         if nulls[q] != 0:
             continue
         s = slots[q - q0]
