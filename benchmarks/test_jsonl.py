@@ -2,8 +2,6 @@
 
 * ``test_jsonl_tosengine``: ``tosengine.evaluate(rules, "log.jsonl")``, the
   whole pack, file to sorted violations (answers equal to the Arrow run's).
-* ``test_jsonl_tosengine_two_cores``: the same with two worker threads, when
-  ``tosengine.evaluate`` has a ``threads`` parameter (skipped otherwise).
 * ``test_jsonl_orjson_loop``: ``for line in file: orjson.loads(line)``.
 * ``test_jsonl_pyarrow``: ``pyarrow.json.read_json`` (``use_threads=False``,
   the generator's explicit schema) to an Arrow table.
