@@ -35,7 +35,7 @@ from tosengine.runtime.checkpoint import (
 )
 from tosengine.runtime.inputs import RawBatch
 from tosengine.runtime.ruleset import RuleSet
-from tosengine.runtime.sources import read_source
+from tosengine.runtime.readahead import source_batches
 
 CHECKPOINT = "checkpoint"
 DEFAULT_INTERVAL_MS = 30_000
@@ -161,8 +161,8 @@ class Resume:
                 if i == self.start.index:
                     offset, rows = self.start.offset, self.start.rows
             self.current = (i, offset, rows)
-            return read_source(name, schema, batch_size=session.batch_size, stdin=session.stdin,
-                               start_offset=offset, start_position=rows)
+            return source_batches(name, schema, threads=session.threads, batch_size=session.batch_size,
+                                  stdin=session.stdin, start_offset=offset, start_position=rows)
 
         session.batches = batches
         session.hooks.append(self._after_batch)
