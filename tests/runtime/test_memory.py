@@ -46,6 +46,11 @@ rule reused_request_id {
 T0 = 1_700_000_000_000
 
 
+def always_compact():
+    """Compact whenever a dictionary reaches its threshold, however much of it is live."""
+    return patch.object(evaluator_module, "COMPACT_DEAD", 0.0)
+
+
 def engine_bytes(ev) -> int:
     """Bytes of everything an evaluator keeps between batches."""
     total = ev.state.nbytes
@@ -68,7 +73,7 @@ def test_compaction_matches_reference(case, threshold, checkpoint):
     """Compacting after (nearly) every batch changes no result, also across a restore."""
     program, events, lateness, batches = case
     want = reference_evaluate(program, events, lateness)
-    with patch.object(evaluator_module, "COMPACT_MIN", threshold):
+    with patch.object(evaluator_module, "COMPACT_MIN", threshold), always_compact():
         rs = RuleSet(program, jit=False)
         if checkpoint:
             ev = rs.stream(allowed_lateness_ms=lateness)
@@ -88,7 +93,7 @@ def test_compaction_matches_reference(case, threshold, checkpoint):
 def test_compaction_keeps_open_keys_and_literals():
     rules = REUSE.replace('when     uses >= 2', 'when     uses >= 2 and request_id != "keep"')
     rs = RuleSet(load_text(rules), jit=False)
-    with patch.object(evaluator_module, "COMPACT_MIN", 4):
+    with patch.object(evaluator_module, "COMPACT_MIN", 4), always_compact():
         ev = rs.stream()
         out = []
         for i in range(40):  # each batch one minute later: keys of the last minute only
@@ -98,6 +103,30 @@ def test_compaction_keeps_open_keys_and_literals():
         out += ev.flush()
         assert len(ev.dictionaries[0]) < 12  # null, the literal, this minute's ids
     assert [v.key["request_id"] for v in out] == [f"a{i}" for i in range(40)]
+
+
+def test_compaction_waits_until_half_the_strings_are_dead():
+    """A dictionary whose strings are mostly held by open windows is not rewritten (its
+    size stays within twice the live strings); once most are dead, it is compacted."""
+    rs = RuleSet(load_text(REUSE.replace("window   1m", "window   1h")), jit=False)
+    calls = []
+    real = evaluator_module.State.remap_codes
+
+    def spy(self, keys, distincts, remap):
+        calls.append(int((remap > 0).sum()))
+        return real(self, keys, distincts, remap)
+
+    with patch.object(evaluator_module, "COMPACT_MIN", 8), \
+            patch.object(evaluator_module.State, "remap_codes", spy):
+        ev = rs.stream()
+        for i in range(10):  # 40 new ids within one hour: all open, nothing to drop
+            ev.feed([{"ts": T0 + i * 1000 + j, "request_id": f"x{i}-{j}"} for j in range(4)])
+        assert calls == []
+        assert len(ev.dictionaries[0]) == 41
+        # two hours later: the first hour's ids are dead
+        ev.feed([{"ts": T0 + 7_200_000 + j, "request_id": f"y{j}"} for j in range(20)])
+        assert calls == [20]  # only this batch's ids are kept
+        assert len(ev.dictionaries[0]) == 21
 
 
 def _batches(n: int, batch: int = 200_000, per_second: int = 1000):
@@ -210,7 +239,7 @@ def test_compaction_of_distinct_sets_changes_nothing(lateness):
         return real(self, keys, distincts, remap)
 
     want, want_late = run_engine(RuleSet(program, jit=False), batches, lateness)
-    with patch.object(evaluator_module, "COMPACT_MIN", 8), \
+    with patch.object(evaluator_module, "COMPACT_MIN", 8), always_compact(), \
             patch.object(evaluator_module.State, "remap_codes", spy):
         got, late = run_engine(RuleSet(program, jit=False), batches, lateness)
     assert counted["distinct"] >= 3  # the dictionary doubles between compactions
@@ -283,7 +312,7 @@ def test_compaction_with_lower_tables_changes_nothing(drop):
     batches = [events[i:i + 200] for i in range(0, len(events), 200)]
     program = load_text(text)
     want, _ = run_engine(RuleSet(program, jit=False), batches)
-    with patch.object(evaluator_module, "COMPACT_MIN", 8):
+    with patch.object(evaluator_module, "COMPACT_MIN", 8), always_compact():
         rs = RuleSet(program, jit=False)
         ev = rs.stream()
         got = []

@@ -39,6 +39,7 @@ from tosengine.runtime.timeparse import format_ms, time_ms
 from tosengine.runtime.violation import Violation
 
 COMPACT_MIN = 1 << 16  # strings in a dictionary before it is first compacted
+COMPACT_DEAD = 0.5  # compact only when at least this share of a dictionary's strings is dead
 
 
 @dataclass(frozen=True)
@@ -277,10 +278,15 @@ class Evaluator:
                 continue
             live = self.state.live_codes(keys, distincts, self.watermark)
             keep = self._with_lut_codes(g, np.concatenate(live) if live else np.zeros(0, np.int64))
+            self._compact_at[g] = max(COMPACT_MIN, 2 * len(d))
+            held = np.zeros(len(d), dtype=bool)
+            held[keep[(keep >= 0) & (keep < len(d))]] = True
+            if np.count_nonzero(held) > (1 - COMPACT_DEAD) * len(d):
+                continue  # too little to drop to be worth rewriting every code the state holds
             remap = d.compact(keep)
             self.state.remap_codes(keys, distincts, remap)
             self._remap_luts(g, remap)
-            self._compact_at[g] = max(COMPACT_MIN, 2 * len(d))
+            self._compact_at[g] = max(COMPACT_MIN, 2 * len(d))  # its size after compaction
 
     def _with_lut_codes(self, group: int, keep: np.ndarray) -> np.ndarray:
         """``keep`` plus the codes its strings map to in ``group``'s code tables (``lower``)."""
