@@ -2,6 +2,10 @@
 
 * ``test_jsonl_tosengine``: ``tosengine.evaluate(rules, "log.jsonl")``, the
   whole pack, file to sorted violations (answers equal to the Arrow run's).
+* ``test_jsonl_tosengine_two_cores``: the same with ``threads=2``: a second
+  thread reads and parses the next batch while the pack evaluates one (the only
+  benchmark allowed two threads; every library pool stays at one thread, and
+  ``pyarrow.json`` is called with ``use_threads=False`` either way).
 * ``test_jsonl_orjson_loop``: ``for line in file: orjson.loads(line)``.
 * ``test_jsonl_pyarrow``: ``pyarrow.json.read_json`` (``use_threads=False``,
   the generator's explicit schema) to an Arrow table.
@@ -40,6 +44,30 @@ def test_jsonl_tosengine(benchmark: Any, pack: Any, jsonl: str, pack_run: PackRu
 
     common.measure(benchmark, lambda: tosengine.evaluate(pack, jsonl), check=check, budget=budget,
                    events=n_events, **_info(jsonl))
+
+
+def test_jsonl_tosengine_two_cores(benchmark: Any, pack: Any, jsonl: str, pack_run: PackRun,
+                                   budget: float, n_events: int) -> None:
+    import tosengine
+    from tosengine.runtime import readahead
+
+    calls: list[int] = []  # the file really goes through the read-ahead thread
+    real = readahead.readahead
+
+    def spied(items: Any, depth: int = readahead.DEPTH) -> Any:
+        calls.append(1)
+        return real(items, depth)
+
+    def check(vs: list[Any]) -> None:
+        assert answer_of(vs) == pack_run.answer
+
+    readahead.readahead = spied  # type: ignore[assignment]
+    try:
+        common.measure(benchmark, lambda: tosengine.evaluate(pack, jsonl, threads=2), check=check,
+                       budget=budget, events=n_events, threads=2, **_info(jsonl))
+    finally:
+        readahead.readahead = real  # type: ignore[assignment]
+    assert calls, "threads=2 did not read ahead in a second thread"
 
 
 def test_jsonl_orjson_loop(benchmark: Any, jsonl: str, budget: float, n_events: int) -> None:
