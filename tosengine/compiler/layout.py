@@ -47,6 +47,7 @@ M_KEYS = 7  # entries in the key hash table
 M_CURSOR = 8  # next selected row of this batch to feed
 M_NSEL = 9  # selected rows in this batch
 M_NCW = 10  # closed-window rows written in this batch
+M_POS = 11  # next event of this batch to feed (a position in the batch, not a selected row)
 M_DIST = 12  # per distinct aggregate, D_WORDS counters from here
 D_S_COUNT, D_Q_COUNT, D_Q_SORTED, D_R_COUNT = range(4)
 D_WORDS = 4

@@ -9,10 +9,10 @@ distinct sets, the watermark, closing windows, and cooldowns. Because none of
 it depends on the rules it is compiled once per machine and cached, and a new
 rule set compiles only its small expression functions.
 
-``run_windows`` processes one batch, segment by segment: a segment ends where
-the watermark reaches the next window end of any rule; the segment's rows are
-fed to every rule (two-phase: rows were selected before), then the windows the
-watermark has passed are closed into closed-window rows. It never allocates
+``run_windows`` processes one batch rule by rule, and each rule segment by
+segment: a segment ends where the watermark reaches the rule's next window
+end; the segment's rows are fed (two-phase: rows were selected before), then
+the windows the watermark has passed are closed into closed-window rows. It never allocates
 state: when a table is full it records what is needed in ``ctl`` and returns 1;
 the runtime grows that table and calls again, which resumes exactly there.
 """
@@ -86,6 +86,7 @@ from tosengine.compiler.layout import (
     M_NEXT_CLOSE,
     M_NEXT_W,
     M_NSEL,
+    M_POS,
     M_RMASK,
     M_UNUSED,
     NEXT_WIN,
@@ -113,9 +114,8 @@ I64_MAX = np.int64(2**63 - 1)
 I64_MIN = np.int64(-(2**63))
 
 # ctl words shared with the runtime
-C_POS, C_SEGEND, C_PHASE, C_RULE, C_WM, C_LATENESS, C_NEED, C_NEED_RULE = range(8)
-CTL_SIZE = 8
-PH_FIND, PH_UPDATE, PH_CLOSE = 0, 1, 2
+C_RULE, C_WM, C_LATENESS, C_NEED, C_NEED_RULE = range(5)
+CTL_SIZE = 5
 # what a full table needs (C_NEED); distinct tables add their distinct index
 NEED_SLOTS, NEED_KEYS, NEED_CLOSED = 1, 2, 3
 NEED_S, NEED_Q, NEED_R = 100, 200, 300
@@ -790,67 +790,66 @@ def run_windows(ctl, final, ts, skip, P, A, G, DD, I, F, M, KC, KH, SEL, KW, IA,
                 CW, CWF, CWN, S, Q, R):
     """Feed one batch to every windowed rule and close the windows it completes.
 
-    With ``final``, close every window instead (end of input). Returns 0 when
-    done, 1 when a table must grow first (``ctl[C_NEED]``, ``ctl[C_NEED_RULE]``).
+    Rule by rule: rules share no state, so each takes the whole batch while its
+    state is in cache (see :func:`_run_rule`). With ``final``, close every
+    window instead (end of input). Returns 0 when done, 1 when a table must
+    grow first (``ctl[C_NEED]``, ``ctl[C_NEED_RULE]``); calling again after
+    growing resumes where it stopped.
     """
     n = ts.shape[0]
     nrules = len(P)
     L = ctl[C_LATENESS]
-    while True:
-        if not final and ctl[C_PHASE] == PH_FIND:
-            pos = ctl[C_POS]
-            if pos >= n:
-                return 0
-            if ctl[C_WM] == EMPTY:
-                j = pos
-                while j < n and skip[j]:
-                    j += 1
-                if j == n:
-                    ctl[C_POS] = n
-                    return 0
-                ctl[C_WM] = ts[j] - L
-                for r in range(nrules):
-                    step = P[r][P_STEP]
-                    M[r][M_NEXT_CLOSE] = (ctl[C_WM] // step + 1) * step
-                    M[r][M_NEXT_W] = (ctl[C_WM] - P[r][P_LENGTH]) // step + 1
-            nc = I64_MAX
-            for r in range(nrules):
-                if M[r][M_NEXT_CLOSE] < nc:
-                    nc = M[r][M_NEXT_CLOSE]
-            seg = pos
-            while seg < n and (skip[seg] or ts[seg] - L < nc):
-                seg += 1
-            ctl[C_SEGEND] = seg
-            ctl[C_RULE] = 0
-            ctl[C_PHASE] = PH_UPDATE
-        if not final and ctl[C_PHASE] == PH_UPDATE:
-            hi = ctl[C_SEGEND]
-            for r in range(ctl[C_RULE], nrules):
-                if _feed(r, hi, ts, P[r], A[r], DD[r], I[r], F[r], M[r], KC[r], KH[r], SEL[r],
-                         KW[r], IA[r], FA[r], NA[r], S, Q, R, ctl) != 0:
-                    ctl[C_RULE] = r
-                    return 1
-            ctl[C_RULE] = 0
-            ctl[C_PHASE] = PH_CLOSE
-        if final or ctl[C_PHASE] == PH_CLOSE:
-            seg = ctl[C_SEGEND]
-            wm = ctl[C_WM]
-            if not final and seg < n:
-                wm = ts[seg] - L
-            if final or seg < n:
-                if wm > ctl[C_WM]:
-                    ctl[C_WM] = wm
-                for r in range(ctl[C_RULE], nrules):
-                    if final or M[r][M_NEXT_CLOSE] <= wm:
-                        if _close(r, wm, final, P[r], A[r], G[r], DD[r], I[r], F[r], M[r], KC[r],
-                                  KH[r], CW[r], CWF[r], CWN[r], Q, R, ctl) != 0:
-                            ctl[C_RULE] = r
-                            return 1
-            ctl[C_RULE] = 0
-            if final:
-                return 0
-            ctl[C_POS] = seg
-            ctl[C_PHASE] = PH_FIND
+    if not final and ctl[C_WM] == EMPTY:
+        j = 0
+        while j < n and skip[j]:
+            j += 1
+        if j == n:
+            return 0
+        ctl[C_WM] = ts[j] - L
+        for r in range(nrules):
+            step = P[r][P_STEP]
+            M[r][M_NEXT_CLOSE] = (ctl[C_WM] // step + 1) * step
+            M[r][M_NEXT_W] = (ctl[C_WM] - P[r][P_LENGTH]) // step + 1
+    for r in range(ctl[C_RULE], nrules):
+        ctl[C_RULE] = r
+        if _run_rule(r, final, ts, skip, L, P[r], A[r], G[r], DD[r], I[r], F[r], M[r], KC[r],
+                     KH[r], SEL[r], KW[r], IA[r], FA[r], NA[r], CW[r], CWF[r], CWN[r], S, Q, R,
+                     ctl) != 0:
+            return 1
+    ctl[C_RULE] = 0
+    return 0
+
+
+@njit(**_JIT)
+def _run_rule(r, final, ts, skip, L, p, A, G, DD, I, F, M, KC, KH, sel, kw, ia, fa, na,
+              CW, CWF, CWN, S, Q, R, ctl):
+    """One rule's part of :func:`run_windows`, from event ``M[M_POS]`` of the batch.
+
+    Segment by segment: a segment ends at the first event whose watermark reaches
+    the rule's next window end; its selected rows are fed, then the windows that
+    watermark has passed are closed. Feeding and closing are idempotent up to where
+    they stopped, so a call that returned 1 can simply be repeated.
+    """
+    if final:
+        return _close(r, ctl[C_WM], True, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl)
+    n = ts.shape[0]
+    pos = M[M_POS]
+    while pos < n:
+        nc = M[M_NEXT_CLOSE]
+        seg = pos
+        while seg < n and (skip[seg] or ts[seg] - L < nc):
+            seg += 1
+        if _feed(r, seg, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, R, ctl) != 0:
+            return 1
+        if seg < n:
+            wm = ts[seg] - L
+            if wm > ctl[C_WM]:
+                ctl[C_WM] = wm
+            if _close(r, wm, False, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl) != 0:
+                return 1
+        M[M_POS] = seg
+        pos = seg
+    return 0
 
 
 # --------------------------------------------------------------------------

@@ -18,12 +18,9 @@ from tosengine.compiler.windows import (
     C_LATENESS,
     C_NEED,
     C_NEED_RULE,
-    C_PHASE,
-    C_POS,
     C_RULE,
     C_WM,
     CTL_SIZE,
-    PH_FIND,
     apply_cooldown,
     run_windows,
 )
@@ -232,9 +229,7 @@ class Evaluator:
         st = self.state
         for m in st.M:
             m[layout.M_NCW] = 0
-        if not final:
-            self.ctl[C_POS] = 0
-            self.ctl[C_PHASE] = PH_FIND
+            m[layout.M_POS] = 0
         self.ctl[C_RULE] = 0
         for a in (ts, skip):
             a.flags.writeable = False
