@@ -27,9 +27,9 @@ from tosengine.compiler import layout
 from tosengine.compiler.plan import LutKind, Plan, RulePlan
 from tosengine.language.types import Type
 
-CODEGEN_VERSION = "2"
+CODEGEN_VERSION = "3"
 
-JIT = '@njit(cache=True, nogil=True, error_model="numpy")'
+JIT = '@njit(cache=True, nogil=True, error_model="numpy", no_cfunc_wrapper=True)'
 
 
 class Emitter:
@@ -96,8 +96,28 @@ def _or(*parts: str) -> str:
     return live[0] if len(live) == 1 else "(" + " | ".join(live) + ")"
 
 
+_ZERO_TEST = re.compile(r"\(([^()]+) (==|!=) 0\)\Z")
+
+
 def _not(x: str) -> str:
-    return "True" if x == "False" else f"(not {x})"
+    if x in ("True", "False"):
+        return "True" if x == "False" else "False"
+    m = _ZERO_TEST.match(x)
+    if m:  # (a == 0) <-> (a != 0)
+        return f"({m.group(1)} {'!=' if m.group(2) == '==' else '=='} 0)"
+    if x.startswith("(not ") and x.endswith(")") and _balanced(x[5:-1]):  # not not a == a
+        return x[5:-1]
+    return f"(not {x})"
+
+
+def _balanced(x: str) -> bool:
+    """``x`` is one expression as far as parentheses go: none closes one it did not open."""
+    depth = 0
+    for ch in x:
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 class ExprGen:
@@ -150,10 +170,36 @@ class ExprGen:
         self.cache[e] = (v, n)
         return v, n
 
+    def bind_let(self, let: ir.Let) -> None:
+        """Compute ``let`` once into locals: it is read by the clauses and written out."""
+        v, n = self.gen(let.expr)
+        self.lets[let.name] = (self.name(v), self.name(n, "n"))
+
     def truth(self, e: ir.Expr) -> str:
-        """A Python bool: the expression is true (null counts as false)."""
+        """A Python bool: the expression is true (null counts as false).
+
+        ``a and b`` is true when both are, ``a or b`` when either is, ``not a``
+        when ``a`` is false: no null flags of the parts are needed.
+        """
+        if e not in self.cache:
+            if isinstance(e, ir.Binary) and e.op.is_logical:
+                op = "&" if e.op is ir.BinaryOp.AND else "|"
+                return f"({self.truth(e.left)} {op} {self.truth(e.right)})"
+            if isinstance(e, ir.Unary) and e.op is ir.UnaryOp.NOT:
+                return self.falsity(e.operand)
         v, n = self.gen(e)
         return v if n == "False" else f"({v} & {_not(n)})"
+
+    def falsity(self, e: ir.Expr) -> str:
+        """A Python bool: the expression is false (null counts as not false)."""
+        if e not in self.cache:
+            if isinstance(e, ir.Binary) and e.op.is_logical:
+                op = "|" if e.op is ir.BinaryOp.AND else "&"
+                return f"({self.falsity(e.left)} {op} {self.falsity(e.right)})"
+            if isinstance(e, ir.Unary) and e.op is ir.UnaryOp.NOT:
+                return self.truth(e.operand)
+        v, n = self.gen(e)
+        return _not(v) if n == "False" else f"({_not(v)} & {_not(n)})"
 
     def _gen(self, e: ir.Expr) -> tuple[str, str]:
         t = e.type
@@ -387,8 +433,11 @@ def generate(plan: Plan) -> str:
     em(f"Rule set fingerprint: {plan.program.fingerprint()}")
     em(f"Code generator version: {CODEGEN_VERSION}")
     em()
-    em("`select` reads a batch once for every rule; `judge` evaluates the windows the")
-    em("window machine (tosengine.compiler.windows) closed. Columns are c_<field>")
+    em("Each rule has its own jitted kernels, taking only the arrays that rule reads")
+    em("and writes: select_<r> reads a batch and keeps the rows (and values) it")
+    em("needs; judge_<r> evaluates the windows the window machine")
+    em("(tosengine.compiler.windows) closed. `select` and `judge` are plain Python")
+    em("functions calling them, one call per rule per batch. Columns are c_<field>")
     em("(values; strings as dictionary codes, 0 = null) and m_<field> (null masks);")
     em("lut_<n> are per-string lookup tables.")
     em('"""')
@@ -396,18 +445,50 @@ def generate(plan: Plan) -> str:
     em("import numpy as np")
     em("from numba import njit")
     em("from tosengine.compiler.prims import float_bits")
+    calls: list[str] = []
+    for rp in plan.rules:
+        params = _emit_kernel(em, f"select_{rp.index}", select_args(plan), _select_body(plan, rp))
+        calls.append(f"counts[{rp.index}] = select_{rp.index}({', '.join(params)})")
     em()
     em()
-    _gen_select(plan, em)
+    with em.block(f"def select({', '.join(select_args(plan))}):"):
+        em('"""Every rule\'s select kernel over the batch; counts[r] = rows rule r kept."""')
+        for line in calls:
+            em(line)
+        em("return 0")
+    calls = []
+    for rp in plan.window_rules:
+        params = _emit_kernel(em, f"judge_{rp.index}", judge_args(plan), _judge_body(plan, rp))
+        calls.append((rp.window_index, f"judge_{rp.index}({', '.join(params)})"))
     em()
     em()
-    _gen_judge(plan, em)
+    with em.block(f"def judge({', '.join(judge_args(plan))}):"):
+        em('"""Every windowed rule\'s judge kernel over its closed windows (ncw[w] of them)."""')
+        for w, call in calls:
+            with em.block(f"if ncw[{w}]:"):
+                em(call)
+        em("return 0")
     return em.text()
 
 
-def _rule_comment(rp: RulePlan, em: Emitter, what: str) -> None:
-    r = rp.rule
-    em(f"# rule {rp.index} `{r.name}`: {what}")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+
+
+def _emit_kernel(em: Emitter, name: str, candidates: list[str], body: Emitter) -> list[str]:
+    """Emit jitted ``name`` taking the names of ``candidates`` its body uses; those names."""
+    used = set(_IDENT.findall(body.text()))
+    params = [a for a in candidates if a in used]
+    em()
+    em()
+    em(JIT)
+    with em.block(f"def {name}({', '.join(params)}):"):
+        for line in body.lines:
+            em(line)
+    return params
+
+
+def _rule_doc(rp: RulePlan, em: Emitter, what: str) -> None:
+    em(f'"""Rule {rp.index} `{rp.rule.name}`: {what}."""')
 
 
 def _key_words(plan: Plan, rp: RulePlan, em: Emitter, out: str) -> None:
@@ -434,77 +515,72 @@ def _lets_out(rp: RulePlan, g: ExprGen, em: Emitter, row: str) -> None:
         em(f"lvn_{r}[{row}, {j}] = {n}")
 
 
-def _gen_select(plan: Plan, em: Emitter) -> None:
-    em(JIT)
-    with em.block(f"def select({', '.join(select_args(plan))}):"):
-        em('"""One pass over the batch per rule: selected rows and their values."""')
-        em("n = ts.shape[0]")
-        for rp in plan.rules:
-            r = rp.index
-            rule = rp.rule
-            em()
-            if rp.windowed:
-                _rule_comment(rp, em, "rows its `where` admits, key words, aggregate arguments")
-            else:
-                _rule_comment(rp, em, "rows that fire, key words, let values")
-            em("m = 0")
-            with em.block("for i in range(n):"):
-                with em.block("if skip[i]:"):
-                    em("continue")
-                g = ExprGen(plan, rp, em, "event")
-                if rule.where is not None:
-                    with em.block(f"if not {g.truth(rule.where)}:"):
-                        em("continue")
-                if rp.windowed:
-                    em(f"sel_{r}[m] = i")
-                    _key_words(plan, rp, em, f"kw_{r}")
-                    for a in rp.args:
-                        if a.mode == "truth":
-                            em(f"ia_{r}[{a.index}, m] = {g.truth(a.expr)}")
-                            continue
-                        v, n = g.gen(a.expr)
-                        if a.is_float:
-                            em(f"fa_{r}[{a.index}, m] = {v}")
-                        elif a.expr.type is Type.FLOAT:  # distinct over floats: bit pattern
-                            em(f"ia_{r}[{a.index}, m] = float_bits({v})")
-                        else:
-                            em(f"ia_{r}[{a.index}, m] = {v}")
-                        em(f"na_{r}[{a.index}, m] = {n}")
+def _select_body(plan: Plan, rp: RulePlan) -> Emitter:
+    """Body of ``select_<r>``: one pass over the batch; returns how many rows it kept."""
+    em = Emitter()
+    r = rp.index
+    rule = rp.rule
+    if rp.windowed:
+        _rule_doc(rp, em, "the rows its `where` admits, their key words and aggregate arguments;"
+                  " returns how many")
+    else:
+        _rule_doc(rp, em, "the rows that fire, their key words and let values; returns how many")
+    em("m = 0")
+    with em.block("for i in range(skip.shape[0]):"):
+        with em.block("if skip[i]:"):
+            em("continue")
+        g = ExprGen(plan, rp, em, "event")
+        if rule.where is not None:
+            with em.block(f"if {_not(g.truth(rule.where))}:"):
+                em("continue")
+        if rp.windowed:
+            em(f"sel_{r}[m] = i")
+            _key_words(plan, rp, em, f"kw_{r}")
+            for a in rp.args:
+                if a.mode == "truth":
+                    em(f"ia_{r}[{a.index}, m] = {g.truth(a.expr)}")
+                    continue
+                v, n = g.gen(a.expr)
+                if a.is_float:
+                    em(f"fa_{r}[{a.index}, m] = {v}")
+                elif a.expr.type is Type.FLOAT:  # distinct over floats: bit pattern
+                    em(f"ia_{r}[{a.index}, m] = float_bits({v})")
                 else:
-                    for let in rule.lets:
-                        g.lets[let.name] = g.gen(let.expr)
-                    with em.block(f"if not {g.truth(rule.when)}:"):
-                        em("continue")
-                    if rule.unless is not None:
-                        with em.block(f"if {g.truth(rule.unless)}:"):
-                            em("continue")
-                    em(f"row_{r}[m] = i")
-                    if rp.key_width:
-                        _key_words(plan, rp, em, f"kw_{r}")
-                    else:
-                        em(f"kw_{r}[m, 0] = 0")
-                    _lets_out(rp, g, em, "m")
-                em("m += 1")
-            em(f"counts[{r}] = m")
-        em("return 0")
+                    em(f"ia_{r}[{a.index}, m] = {v}")
+                em(f"na_{r}[{a.index}, m] = {n}")
+        else:
+            for let in rule.lets:
+                g.bind_let(let)
+            with em.block(f"if {_not(g.truth(rule.when))}:"):
+                em("continue")
+            if rule.unless is not None:
+                with em.block(f"if {g.truth(rule.unless)}:"):
+                    em("continue")
+            em(f"row_{r}[m] = i")
+            if rp.key_width:
+                _key_words(plan, rp, em, f"kw_{r}")
+            else:
+                em(f"kw_{r}[m, 0] = 0")
+            _lets_out(rp, g, em, "m")
+        em("m += 1")
+    em("return m")
+    return em
 
 
-def _gen_judge(plan: Plan, em: Emitter) -> None:
-    em(JIT)
-    with em.block(f"def judge({', '.join(judge_args(plan))}):"):
-        em('"""Evaluate let, when and unless over each closed window of each windowed rule."""')
-        for rp in plan.window_rules:
-            r = rp.index
-            rule = rp.rule
-            em()
-            _rule_comment(rp, em, "closed windows")
-            with em.block(f"for q in range(ncw[{rp.window_index}]):"):
-                g = ExprGen(plan, rp, em, "closed")
-                for let in rule.lets:
-                    g.lets[let.name] = g.gen(let.expr)
-                cond = g.truth(rule.when)
-                if rule.unless is not None:
-                    cond = f"{cond} & (not {g.truth(rule.unless)})"
-                em(f"fire_{r}[q] = {cond}")
-                _lets_out(rp, g, em, "q")
-        em("return 0")
+def _judge_body(plan: Plan, rp: RulePlan) -> Emitter:
+    """Body of ``judge_<r>``: let, when and unless over each closed window of the rule."""
+    em = Emitter()
+    r = rp.index
+    rule = rp.rule
+    _rule_doc(rp, em, f"let, when and unless over each of its ncw[{rp.window_index}] closed windows")
+    with em.block(f"for q in range(ncw[{rp.window_index}]):"):
+        g = ExprGen(plan, rp, em, "closed")
+        for let in rule.lets:
+            g.bind_let(let)
+        cond = g.truth(rule.when)
+        if rule.unless is not None:
+            cond = f"{cond} & {_not(g.truth(rule.unless))}"
+        em(f"fire_{r}[q] = {cond}")
+        _lets_out(rp, g, em, "q")
+    em("return 0")
+    return em
