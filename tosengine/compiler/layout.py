@@ -6,6 +6,8 @@ Per windowed rule the runtime keeps:
 
     NEXT_WIN  first window index not yet evaluated for this key
     LAST_PANE highest pane holding events of this key
+    WCNT      events of this key in window NEXT_WIN (kept as events arrive and
+              NEXT_WIN moves, so closing need not add up the window's panes)
     POS       position of the slot in the active list
     ACTIVE    (column used as the list of active slots)
     FREE      (column used as the stack of free slots)
@@ -29,7 +31,7 @@ aggregates) and ``CWN`` (aggregate null flags).
 from __future__ import annotations
 
 # slot row columns of I
-NEXT_WIN, LAST_PANE, POS, ACTIVE, FREE, KEY0 = range(6)
+NEXT_WIN, LAST_PANE, WCNT, POS, ACTIVE, FREE, KEY0 = range(7)
 
 # pane block words (int row); the rule's own accumulators follow
 STAMP, CNT, FIRST, LAST = range(4)

@@ -105,6 +105,7 @@ from tosengine.compiler.layout import (
     P_STEP,
     POS,
     STAMP,
+    WCNT,
 )
 from tosengine.compiler.prims import EMPTY, hash3, ht_upsert, mix64, prefetch
 
@@ -417,6 +418,7 @@ def _feed_rows(r, q0, q1, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, s
             for c in range(kwidth + 1):
                 I[s, KEY0 + c] = kw[q, c]
             I[s, NEXT_WIN] = pane - (length_panes - 1)
+            I[s, WCNT] = 0
             I[s, LAST_PANE] = pane
             for ring in range(rmask + 1):
                 I[s, pbase + ring * si + STAMP] = EMPTY
@@ -441,6 +443,9 @@ def _feed_rows(r, q0, q1, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, s
         if pane - (length_panes - 1) < I[s, NEXT_WIN]:
             # an earlier event (within the allowed lateness) opens earlier windows
             I[s, NEXT_WIN] = pane - (length_panes - 1)
+            I[s, WCNT] = _window_events(I, s, I[s, NEXT_WIN], length_panes, pbase, si, rmask)
+        if pane < I[s, NEXT_WIN] + length_panes:
+            I[s, WCNT] += 1
         if pane > M[M_MAX_PANE]:
             M[M_MAX_PANE] = pane
         # -- accumulate
@@ -613,6 +618,26 @@ def _window_events(I, s, w, npanes, pbase, si, rmask):
 
 
 @njit(**_JIT)
+def _advance(I, s, w, npanes, pbase, si, rmask):
+    """Window ``w`` of slot ``s`` is evaluated: move NEXT_WIN to ``w + 1`` and keep WCNT.
+
+    The window loses pane ``w`` and gains pane ``w + npanes``.
+    """
+    if I[s, NEXT_WIN] != w:  # not expected; recount rather than trust WCNT
+        I[s, NEXT_WIN] = w + 1
+        I[s, WCNT] = _window_events(I, s, w + 1, npanes, pbase, si, rmask)
+        return
+    b = pbase + (w & rmask) * si
+    if I[s, b + STAMP] == w:
+        I[s, WCNT] -= I[s, b + CNT]
+    pp = w + npanes
+    b = pbase + (pp & rmask) * si
+    if I[s, b + STAMP] == pp:
+        I[s, WCNT] += I[s, b + CNT]
+    I[s, NEXT_WIN] = w + 1
+
+
+@njit(**_JIT)
 def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
     """Close every window of this rule that ends at or before ``wm`` (all if final).
 
@@ -667,9 +692,9 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
                     w_next = I[s, NEXT_WIN]
                 k += 1
                 continue
-            if minc > 1 and _window_events(I, s, w, npanes, pbase, si, rmask) < minc:
+            if minc > 1 and I[s, WCNT] < minc:
                 # too few events for ``when`` to hold: nothing to combine or judge
-                I[s, NEXT_WIN] = w + 1
+                _advance(I, s, w, npanes, pbase, si, rmask)
                 if w + 1 > I[s, LAST_PANE]:
                     _release(I, M, KC, KH, p, s, k)
                     continue
@@ -770,7 +795,7 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
                     else:
                         CW[o, agg0 + g] = vi
                 M[M_NCW] = o + 1
-            I[s, NEXT_WIN] = w + 1
+            _advance(I, s, w, npanes, pbase, si, rmask)
             if w + 1 > I[s, LAST_PANE]:
                 _release(I, M, KC, KH, p, s, k)
                 continue
