@@ -82,6 +82,14 @@ def loadavg() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def run_queue_s() -> float | None:
+    """Seconds the calling thread has waited for a CPU while runnable (Linux schedstat; None elsewhere)."""
+    try:
+        return int(Path("/proc/thread-self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def measure(benchmark: Any, fn: Callable[[], Any], *, check: Callable[[Any], None] | None = None,
             budget: float, estimate: float | None = None, max_rounds: int = 10,
             events: int | None = None, **info: Any) -> Any:
@@ -90,9 +98,11 @@ def measure(benchmark: Any, fn: Callable[[], Any], *, check: Callable[[Any], Non
     Without ``estimate`` ``fn`` runs once first (a warm-up whose answer is
     checked). The number of rounds fills ``budget`` seconds (1 to ``max_rounds``).
     The answer of the last timed round is checked again; ``extra_info`` records
-    ``checked``, the load average before and after, and the process CPU time
+    ``checked``, the load average before and after, the process CPU time
     per wall second over the timed rounds (below 1 for a single-threaded
-    benchmark means it did not have a core to itself).
+    benchmark means it did not have a core to itself), and the share of the
+    wall time the calling thread spent runnable but waiting for a CPU (other
+    processes had the cores).
     """
     if estimate is None:
         t0 = time.perf_counter()
@@ -103,14 +113,16 @@ def measure(benchmark: Any, fn: Callable[[], Any], *, check: Callable[[Any], Non
         del first
     rounds = max(1, min(max_rounds, int(budget / max(estimate, 1e-6))))
     load0 = loadavg()
-    c0, w0 = os.times(), time.perf_counter()
+    q0, c0, w0 = run_queue_s(), os.times(), time.perf_counter()
     result = benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
-    c1, w1 = os.times(), time.perf_counter()
+    c1, w1, q1 = os.times(), time.perf_counter(), run_queue_s()
     cpu = (c1.user + c1.system - c0.user - c0.system) / max(w1 - w0, 1e-9)
     if check is not None:
         check(result)
     benchmark.extra_info.update(checked=check is not None, load_before=load0, load_after=loadavg(),
                                 cpu_per_wall=round(cpu, 3), **info)
+    if q0 is not None and q1 is not None:
+        benchmark.extra_info["cpu_wait_per_wall"] = round((q1 - q0) / max(w1 - w0, 1e-9), 3)
     if events is not None:
         benchmark.extra_info["events"] = events
     return result

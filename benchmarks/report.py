@@ -364,6 +364,14 @@ def jsonl_section(r: SizeRun) -> list[str]:
                      fmt_x(b.seconds / t.seconds) if t else "–"])
     out += table(["", "time", "events/s", "input", "time / tosengine"], rows, "lrrrr")
     out += ["", f"File: {fmt_bytes(size)} of JSON Lines from the generator."]
+    two = r.get("test_jsonl_tosengine_two_cores")
+    if two and t and "cpu_per_wall" in two.info:
+        wait = two.info.get("cpu_wait_per_wall")
+        out[-1] += (f" With `threads=2` the process used {two.info['cpu_per_wall']:.2f} s of CPU per wall second "
+                    f"(one thread: {t.info.get('cpu_per_wall', 0):.2f})"
+                    + (f" and the evaluating thread waited for a CPU {wait * 100:.0f}% of the time" if wait is not None
+                       else "")
+                    + ": when other processes hold a core, the two-core figure understates what two free cores give.")
     return out
 
 
