@@ -110,6 +110,19 @@ def _not(x: str) -> str:
     return f"(not {x})"
 
 
+def _invert(x: str) -> str:
+    """``_not`` for numpy bool arrays: ``not`` would ask an array for one truth value, and
+    ``~`` is wrong for a Python bool (a comparison of two literals), so ``np.logical_not``."""
+    if x in ("True", "False"):
+        return "True" if x == "False" else "False"
+    m = _ZERO_TEST.match(x)
+    if m:
+        return f"({m.group(1)} {'!=' if m.group(2) == '==' else '=='} 0)"
+    if x.startswith("np.logical_not(") and x.endswith(")") and _balanced(x[15:-1]):
+        return x[15:-1]
+    return f"np.logical_not({x})"
+
+
 def _balanced(x: str) -> bool:
     """``x`` is one expression as far as parentheses go: none closes one it did not open."""
     depth = 0
@@ -133,6 +146,8 @@ class ExprGen:
 
     def __init__(self, plan: Plan, rp: RulePlan, em: Emitter, ctx: str) -> None:
         self.plan, self.rp, self.em, self.ctx = plan, rp, em, ctx
+        self.vec = ctx == "closed"  # closed windows are evaluated as numpy arrays, all at once
+        self.not_ = _invert if self.vec else _not
         self.lets: dict[str, tuple[str, str]] = {}
         self.lets_expr = {let.name: let.expr for let in rp.rule.lets}
         self.cache: dict[ir.Expr, tuple[str, str]] = {}
@@ -170,6 +185,10 @@ class ExprGen:
         self.cache[e] = (v, n)
         return v, n
 
+    def where(self, cond: str, a: str, b: str) -> str:
+        """``a`` where ``cond`` holds, else ``b``."""
+        return f"np.where({cond}, {a}, {b})" if self.vec else f"({a} if {cond} else {b})"
+
     def bind_let(self, let: ir.Let) -> None:
         """Compute ``let`` once into locals: it is read by the clauses and written out."""
         v, n = self.gen(let.expr)
@@ -188,7 +207,7 @@ class ExprGen:
             if isinstance(e, ir.Unary) and e.op is ir.UnaryOp.NOT:
                 return self.falsity(e.operand)
         v, n = self.gen(e)
-        return v if n == "False" else f"({v} & {_not(n)})"
+        return v if n == "False" else f"({v} & {self.not_(n)})"
 
     def falsity(self, e: ir.Expr) -> str:
         """A Python bool: the expression is false (null counts as not false)."""
@@ -199,7 +218,7 @@ class ExprGen:
             if isinstance(e, ir.Unary) and e.op is ir.UnaryOp.NOT:
                 return self.truth(e.operand)
         v, n = self.gen(e)
-        return _not(v) if n == "False" else f"({_not(v)} & {_not(n)})"
+        return self.not_(v) if n == "False" else f"({self.not_(v)} & {self.not_(n)})"
 
     def _gen(self, e: ir.Expr) -> tuple[str, str]:
         t = e.type
@@ -239,11 +258,11 @@ class ExprGen:
         if isinstance(e, ir.Unary):
             v, n = self.gen(e.operand)
             if e.op is ir.UnaryOp.NOT:
-                return _not(v), n
+                return self.not_(v), n
             return f"(-{v})", n
         if isinstance(e, ir.IsNull):
             _, n = self.gen(e.operand)
-            return (_not(n) if e.negated else n), "False"
+            return (self.not_(n) if e.negated else n), "False"
         if isinstance(e, ir.InList):
             return self._in_list(e)
         if isinstance(e, ir.Call):
@@ -283,7 +302,7 @@ class ExprGen:
             b = self.code_in(e.args[1], g)
             if a.isdigit():
                 return a if a != "0" else b
-            return f"({b} if {a} == 0 else {a})"
+            return self.where(f"{a} == 0", b, a)
         raise AssertionError(f"not a string expression: {e!r}")
 
     def code_in(self, e: ir.Expr, group: int) -> str:
@@ -308,7 +327,7 @@ class ExprGen:
                 x = self.name(x)
                 v = "(" + " | ".join(f"({x} == {_lit(val, e.operand.type)})"
                                      for val in e.values) + ")"
-        return (_not(v) if e.negated else v), n
+        return (self.not_(v) if e.negated else v), n
 
     def _call(self, e: ir.Call) -> tuple[str, str]:
         f = e.func
@@ -339,7 +358,7 @@ class ExprGen:
             if e.type is Type.FLOAT:
                 a, b = f"np.float64({a})", f"np.float64({b})"
             na = self.name(na, "n")
-            return f"({b} if {na} else {a})", f"({na} & {nb})" if nb != "False" else "False"
+            return self.where(na, b, a), f"({na} & {nb})" if nb != "False" else "False"
         raise AssertionError(f"unknown function {f}")
 
     def _binary(self, e: ir.Binary) -> tuple[str, str]:
@@ -351,10 +370,10 @@ class ExprGen:
                 return f"({a} {'&' if op is ir.BinaryOp.AND else '|'} {b})", "False"
             a, na, b, nb = self.name(a), self.name(na, "n"), self.name(b), self.name(nb, "n")
             if op is ir.BinaryOp.AND:  # known false if either side is a known false
-                decided = self.name(f"(({_not(na)} & {_not(a)}) | ({_not(nb)} & {_not(b)}))", "d")
-                return _not(decided), f"({_not(decided)} & {_or(na, nb)})"
-            decided = self.name(f"(({_not(na)} & {a}) | ({_not(nb)} & {b}))", "d")
-            return decided, f"({_not(decided)} & {_or(na, nb)})"
+                decided = self.name(f"(({self.not_(na)} & {self.not_(a)}) | ({self.not_(nb)} & {self.not_(b)}))", "d")
+                return self.not_(decided), f"({self.not_(decided)} & {_or(na, nb)})"
+            decided = self.name(f"(({self.not_(na)} & {a}) | ({self.not_(nb)} & {b}))", "d")
+            return decided, f"({self.not_(decided)} & {_or(na, nb)})"
         if op.is_comparison:
             if e.left.type is Type.STRING:
                 g = self.group_of(e.left if not isinstance(e.left, ir.Literal) else e.right)
@@ -433,13 +452,12 @@ def generate(plan: Plan) -> str:
     em(f"Rule set fingerprint: {plan.program.fingerprint()}")
     em(f"Code generator version: {CODEGEN_VERSION}")
     em()
-    em("Each rule has its own jitted kernels, taking only the arrays that rule reads")
-    em("and writes: select_<r> reads a batch and keeps the rows (and values) it")
-    em("needs; judge_<r> evaluates the windows the window machine")
-    em("(tosengine.compiler.windows) closed. `select` and `judge` are plain Python")
-    em("functions calling them, one call per rule per batch. Columns are c_<field>")
-    em("(values; strings as dictionary codes, 0 = null) and m_<field> (null masks);")
-    em("lut_<n> are per-string lookup tables.")
+    em("select_<r> (jitted) reads a batch and keeps the rows rule r needs, with their")
+    em("values; judge_<r> (numpy, all rows at once) evaluates the windows of rule r")
+    em("that the window machine (tosengine.compiler.windows) closed. Each takes only")
+    em("the arrays its rule uses; `select` and `judge` call them for every rule.")
+    em("Columns are c_<field> (values; strings as dictionary codes, 0 = null) and")
+    em("m_<field> (null masks); lut_<n> are per-string lookup tables.")
     em('"""')
     em()
     em("import numpy as np")
@@ -447,7 +465,8 @@ def generate(plan: Plan) -> str:
     em("from tosengine.compiler.prims import float_bits")
     calls: list[str] = []
     for rp in plan.rules:
-        params = _emit_kernel(em, f"select_{rp.index}", select_args(plan), _select_body(plan, rp))
+        params = _emit_function(em, f"select_{rp.index}", select_args(plan), _select_body(plan, rp),
+                                jit=True)
         calls.append(f"counts[{rp.index}] = select_{rp.index}({', '.join(params)})")
     em()
     em()
@@ -456,17 +475,20 @@ def generate(plan: Plan) -> str:
         for line in calls:
             em(line)
         em("return 0")
-    calls = []
+    judges = []
     for rp in plan.window_rules:
-        params = _emit_kernel(em, f"judge_{rp.index}", judge_args(plan), _judge_body(plan, rp))
-        calls.append((rp.window_index, f"judge_{rp.index}({', '.join(params)})"))
+        params = _emit_function(em, f"judge_{rp.index}", judge_args(plan), _judge_body(plan, rp),
+                                jit=False)
+        judges.append((rp.window_index, f"judge_{rp.index}({', '.join(params)})"))
     em()
     em()
     with em.block(f"def judge({', '.join(judge_args(plan))}):"):
-        em('"""Every windowed rule\'s judge kernel over its closed windows (ncw[w] of them)."""')
-        for w, call in calls:
-            with em.block(f"if ncw[{w}]:"):
-                em(call)
+        em('"""Every windowed rule\'s judge over its closed windows (ncw[w] of them)."""')
+        if judges:
+            with em.block('with np.errstate(all="ignore"):  # as error_model="numpy": inf, nan, no warning'):
+                for w, call in judges:
+                    with em.block(f"if ncw[{w}]:"):
+                        em(call)
         em("return 0")
     return em.text()
 
@@ -474,13 +496,15 @@ def generate(plan: Plan) -> str:
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
 
-def _emit_kernel(em: Emitter, name: str, candidates: list[str], body: Emitter) -> list[str]:
-    """Emit jitted ``name`` taking the names of ``candidates`` its body uses; those names."""
+def _emit_function(em: Emitter, name: str, candidates: list[str], body: Emitter, *,
+                   jit: bool) -> list[str]:
+    """Emit ``name`` taking the names of ``candidates`` its body uses; those names."""
     used = set(_IDENT.findall(body.text()))
     params = [a for a in candidates if a in used]
     em()
     em()
-    em(JIT)
+    if jit:
+        em(JIT)
     with em.block(f"def {name}({', '.join(params)}):"):
         for line in body.lines:
             em(line)
@@ -572,15 +596,16 @@ def _judge_body(plan: Plan, rp: RulePlan) -> Emitter:
     em = Emitter()
     r = rp.index
     rule = rp.rule
-    _rule_doc(rp, em, f"let, when and unless over each of its ncw[{rp.window_index}] closed windows")
-    with em.block(f"for q in range(ncw[{rp.window_index}]):"):
-        g = ExprGen(plan, rp, em, "closed")
-        for let in rule.lets:
-            g.bind_let(let)
-        cond = g.truth(rule.when)
-        if rule.unless is not None:
-            cond = f"{cond} & {_not(g.truth(rule.unless))}"
-        em(f"fire_{r}[q] = {cond}")
-        _lets_out(rp, g, em, "q")
+    _rule_doc(rp, em, f"let, when and unless over its ncw[{rp.window_index}] closed windows, "
+                      "as numpy arrays")
+    em(f"q = slice(ncw[{rp.window_index}])  # every closed window at once")
+    g = ExprGen(plan, rp, em, "closed")
+    for let in rule.lets:
+        g.bind_let(let)
+    cond = g.truth(rule.when)
+    if rule.unless is not None:
+        cond = f"{cond} & {g.not_(g.truth(rule.unless))}"
+    em(f"fire_{r}[q] = {cond}")
+    _lets_out(rp, g, em, "q")
     em("return 0")
     return em
