@@ -67,6 +67,7 @@ from tosengine.compiler.layout import (
     D_WORDS,
     DD_ACC,
     DD_ARG,
+    FIRST,
     FREE,
     G_ACC1,
     G_ACC2,
@@ -75,6 +76,7 @@ from tosengine.compiler.layout import (
     G_FUNC,
     KEY0,
     KEY_CODE,
+    LAST,
     LAST_PANE,
     M_ACTIVE,
     M_CURSOR,
@@ -103,6 +105,7 @@ from tosengine.compiler.layout import (
     P_SF,
     P_SI,
     P_STEP,
+    PANE_FIXED,
     POS,
     STAMP,
     WCNT,
@@ -430,7 +433,10 @@ def _feed_rows(r, q0, q1, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, s
         b = pbase + (pane & rmask) * si
         bf = (pane & rmask) * sf
         if I[s, b + STAMP] != pane:
-            for a in range(nacc):
+            I[s, b + CNT] = 0
+            I[s, b + FIRST] = I64_MAX
+            I[s, b + LAST] = I64_MIN
+            for a in range(PANE_FIXED, nacc):
                 if A[a, A_KIND] == ACC_MIN_F or A[a, A_KIND] == ACC_MAX_F or \
                         A[a, A_KIND] == ACC_MEAN or A[a, A_KIND] == ACC_M2 or \
                         A[a, A_KIND] == ACC_SUM_F:
@@ -448,20 +454,17 @@ def _feed_rows(r, q0, q1, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, s
             I[s, WCNT] += 1
         if pane > M[M_MAX_PANE]:
             M[M_MAX_PANE] = pane
-        # -- accumulate
-        for a in range(nacc):
+        # -- accumulate: every rule's fixed four (STAMP, CNT, FIRST, LAST), then its own
+        I[s, b + CNT] += 1
+        if t < I[s, b + FIRST]:
+            I[s, b + FIRST] = t
+        if t > I[s, b + LAST]:
+            I[s, b + LAST] = t
+        for a in range(PANE_FIXED, nacc):
             kind = A[a, A_KIND]
             off = A[a, A_OFF]
             j = A[a, A_ARG]
-            if kind == ACC_CNT:
-                I[s, b + off] += 1
-            elif kind == ACC_FIRST:
-                if t < I[s, b + off]:
-                    I[s, b + off] = t
-            elif kind == ACC_LAST:
-                if t > I[s, b + off]:
-                    I[s, b + off] = t
-            elif kind == ACC_TRUE:
+            if kind == ACC_TRUE:
                 I[s, b + off] += ia[j, q]
             elif na[j, q] != 0:
                 continue
