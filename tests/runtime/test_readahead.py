@@ -102,7 +102,10 @@ def test_the_queue_bounds_how_far_the_reader_gets_ahead() -> None:
     produced: list[int] = []
     ahead = []
     for k, _ in enumerate(readahead(counted(30, produced), depth=2)):
-        time.sleep(0.01)  # the reader has time to fill the queue
+        deadline = time.monotonic() + 5
+        while len(produced) < min(k + 4, 30) and time.monotonic() < deadline:
+            time.sleep(0.001)  # let the reader fill the queue
+        time.sleep(0.01)  # a reader that ignored the bound would get further now
         ahead.append(len(produced) - (k + 1))
     assert max(ahead) == 3  # two in the queue, one waiting to be put
     assert len(produced) == 30
