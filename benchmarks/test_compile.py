@@ -9,6 +9,8 @@ compile or cache-load part alone.
   numba compiles the window-machine library and the pack's kernels.
 * ``cold_rules``: the library already compiled (a numba cache warmed by
   another, one-rule set), the pack's own kernels not: what a new rule set costs.
+  The probe's ``jit_rules_s`` is numba compiling the pack's kernels,
+  ``jit_library_s`` the library specialisations the one-rule set did not need.
 * ``warm``: both caches hold the pack: a new process loads machine code only.
 * ``test_check``: ``tosengine check rules/`` (the console script) in a fresh
   process, with empty caches that must stay empty, and a probe that the
@@ -94,6 +96,7 @@ def _probe(workdir: Path, sample: str, scenario: str, library: Path | None, benc
     benchmark.pedantic(run, setup=setup, rounds=rounds, iterations=1, warmup_rounds=0)
     best = min(results, key=lambda r: r["ready_s"])
     benchmark.extra_info.update(scenario=scenario, probes=results, ready_s=best["ready_s"],
+                                jit_rules_s=best["jit_rules_s"], jit_library_s=best["jit_library_s"],
                                 import_s=min(r["import_s"] for r in results), checked=True,
                                 load_after=common.loadavg())
 
