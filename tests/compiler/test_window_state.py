@@ -28,7 +28,7 @@ def check_slots(ev) -> int:
     checked = 0
     for w, rp in enumerate(st_.windows):
         I, M = st_.I[w], st_.M[w]
-        ring = int(M[Lo.M_RMASK]) + 1
+        ring = int(M[Lo.M_RING])
         npanes = rp.rule.window.panes
         pbase, si = rp.pane_base, rp.pane_words_i
         for k in range(int(M[Lo.M_ACTIVE])):

@@ -571,15 +571,11 @@ def _counts_events(e: ir.Expr, lets: dict[str, ir.Expr], depth: int) -> bool:
 
 
 def ring_size(window: ir.Window, allowed_lateness_ms: int) -> int:
-    """Panes kept per slot, as a power of two.
+    """Panes kept per slot (pane ``p`` of a key is at ``p % ring`` in its row).
 
     While the panes of window ``w`` are still needed (its end is above the
     watermark ``wm``), a key can hold events up to ``wm + lateness``: the
     window's own panes plus at most ``ceil(lateness / step)`` more. A tumbling
     window without allowed lateness needs one pane.
     """
-    need = window.panes + -(-allowed_lateness_ms // window.step_ms)
-    size = 1
-    while size < need:
-        size *= 2
-    return size
+    return window.panes + -(-allowed_lateness_ms // window.step_ms)

@@ -89,7 +89,7 @@ from tosengine.compiler.layout import (
     M_NEXT_W,
     M_NSEL,
     M_POS,
-    M_RMASK,
+    M_RING,
     M_UNUSED,
     NEXT_WIN,
     P_DIST0,
@@ -305,7 +305,7 @@ def _feed(r, hi, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, R, ct
     dist0 = p[P_DIST0]
     pbase = p[P_PBASE]
     si = p[P_SI]
-    rmask = M[M_RMASK]
+    ring = M[M_RING]
     # in-order input (no allowed lateness): a sliding distinct value moves to its
     # latest pane at once; no per-pane set, no queue (see _drain)
     eager = npanes > 1 and ctl[C_LATENESS] == 0
@@ -346,10 +346,10 @@ def _feed(r, hi, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, R, ct
         base = M_DIST + D_WORDS * d
         if eager:
             _distinct_eager(q0, q, slots, ts, sel, step, ia[j], na[j], R[g], I, M, base, pbase, si,
-                            rmask, dcnt_off)
+                            ring, dcnt_off)
         else:
             _distinct_set(q0, q, slots, ts, sel, step, npanes, ia[j], na[j], S[g], Q[g], I, M, base,
-                          pbase, si, rmask, dcnt_off)
+                          pbase, si, ring, dcnt_off)
     M[M_CURSOR] = q
     if q < lim:  # _feed_rows stopped for key slots (ctl says which)
         return 1
@@ -374,7 +374,7 @@ def _feed_rows(r, q0, q1, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, s
     si = p[P_SI]
     sf = p[P_SF]
     nacc = p[P_NACC]
-    rmask = M[M_RMASK]
+    ring = M[M_RING]
     code_keys = p[P_KEYMODE] == KEY_CODE
     # slot rows are read at random: fetch the pane block of the row PREFETCH rows ahead
     ibase = I.ctypes.data
@@ -386,7 +386,7 @@ def _feed_rows(r, q0, q1, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, s
             if s2 >= 0:
                 pane2 = ts[sel[q + PREFETCH]] // step
                 prefetch(ibase + s2 * irow)
-                prefetch(ibase + s2 * irow + (pbase + (pane2 & rmask) * si) * 8)
+                prefetch(ibase + s2 * irow + (pbase + (pane2 % ring) * si) * 8)
         i = sel[q]
         t = ts[i]
         pane = t // step
@@ -423,15 +423,15 @@ def _feed_rows(r, q0, q1, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, s
             I[s, NEXT_WIN] = pane - (length_panes - 1)
             I[s, WCNT] = 0
             I[s, LAST_PANE] = pane
-            for ring in range(rmask + 1):
-                I[s, pbase + ring * si + STAMP] = EMPTY
+            for ri in range(ring):
+                I[s, pbase + ri * si + STAMP] = EMPTY
             I[s, POS] = M[M_ACTIVE]
             I[M[M_ACTIVE], ACTIVE] = s
             M[M_ACTIVE] += 1
         slots[q - q0] = s
         # -- the pane
-        b = pbase + (pane & rmask) * si
-        bf = (pane & rmask) * sf
+        b = pbase + (pane % ring) * si
+        bf = (pane % ring) * sf
         if I[s, b + STAMP] != pane:
             I[s, b + CNT] = 0
             I[s, b + FIRST] = I64_MAX
@@ -449,7 +449,7 @@ def _feed_rows(r, q0, q1, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, s
         if pane - (length_panes - 1) < I[s, NEXT_WIN]:
             # an earlier event (within the allowed lateness) opens earlier windows
             I[s, NEXT_WIN] = pane - (length_panes - 1)
-            I[s, WCNT] = _window_events(I, s, I[s, NEXT_WIN], length_panes, pbase, si, rmask)
+            I[s, WCNT] = _window_events(I, s, I[s, NEXT_WIN], length_panes, pbase, si, ring)
         if pane < I[s, NEXT_WIN] + length_panes:
             I[s, WCNT] += 1
         if pane > M[M_MAX_PANE]:
@@ -500,7 +500,7 @@ def _feed_rows(r, q0, q1, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, s
 
 @njit(**_JIT)
 def _distinct_set(q0, q1, slots, ts, sel, step, npanes, vals, nulls, Sg, Qg, I, M, base, pbase, si,
-                  rmask, dcnt_off):
+                  ring, dcnt_off):
     """One distinct aggregate over rows ``q0..q1``: first sightings per (slot, pane, value).
 
     Tumbling: a first sighting counts in its pane at once. Sliding: it is
@@ -531,11 +531,11 @@ def _distinct_set(q0, q1, slots, ts, sel, step, npanes, vals, nulls, Sg, Qg, I, 
                 M[base + D_Q_SORTED] = 0
             M[base + D_Q_COUNT] = qn + 1
         else:
-            I[s, pbase + (pane & rmask) * si + dcnt_off] += 1
+            I[s, pbase + (pane % ring) * si + dcnt_off] += 1
 
 
 @njit(**_JIT)
-def _distinct_eager(q0, q1, slots, ts, sel, step, vals, nulls, Rg, I, M, base, pbase, si, rmask,
+def _distinct_eager(q0, q1, slots, ts, sel, step, vals, nulls, Rg, I, M, base, pbase, si, ring,
                     dcnt_off):
     """One sliding distinct aggregate over in-order rows ``q0..q1``, without set or queue.
 
@@ -563,13 +563,13 @@ def _distinct_eager(q0, q1, slots, ts, sel, step, vals, nulls, Rg, I, M, base, p
             if prev == pane:
                 continue
             if prev >= I[s, NEXT_WIN]:
-                I[s, pbase + (prev & rmask) * si + dcnt_off] -= 1
+                I[s, pbase + (prev % ring) * si + dcnt_off] -= 1
         Rg[e, 3] = pane
-        I[s, pbase + (pane & rmask) * si + dcnt_off] += 1
+        I[s, pbase + (pane % ring) * si + dcnt_off] += 1
 
 
 @njit(**_JIT)
-def _drain(M, I, Q, R, base, pbase, si, rmask, dcnt_off, frontier):
+def _drain(M, I, Q, R, base, pbase, si, ring, dcnt_off, frontier):
     """Move queued distinct values of panes <= frontier into each key's histogram.
 
     A value counts in the pane of its latest occurrence up to the frontier; a
@@ -586,9 +586,9 @@ def _drain(M, I, Q, R, base, pbase, si, rmask, dcnt_off, frontier):
         else:
             prev = R[e, 3]
             if prev >= I[s, NEXT_WIN] and prev != pane:
-                I[s, pbase + (prev & rmask) * si + dcnt_off] -= 1
+                I[s, pbase + (prev % ring) * si + dcnt_off] -= 1
         R[e, 3] = pane
-        I[s, pbase + (pane & rmask) * si + dcnt_off] += 1
+        I[s, pbase + (pane % ring) * si + dcnt_off] += 1
         m += 1
     if m > 0:
         for j in range(m, qn):
@@ -610,31 +610,31 @@ def _sort_queue(q, qn):
 
 
 @njit(**_JIT)
-def _window_events(I, s, w, npanes, pbase, si, rmask):
+def _window_events(I, s, w, npanes, pbase, si, ring):
     """Events of slot ``s`` in window ``w`` (the CNT words of its panes)."""
     n = np.int64(0)
     for pp in range(w, w + npanes):
-        b = pbase + (pp & rmask) * si
+        b = pbase + (pp % ring) * si
         if I[s, b + STAMP] == pp:
             n += I[s, b + CNT]
     return n
 
 
 @njit(**_JIT)
-def _advance(I, s, w, npanes, pbase, si, rmask):
+def _advance(I, s, w, npanes, pbase, si, ring):
     """Window ``w`` of slot ``s`` is evaluated: move NEXT_WIN to ``w + 1`` and keep WCNT.
 
     The window loses pane ``w`` and gains pane ``w + npanes``.
     """
     if I[s, NEXT_WIN] != w:  # not expected; recount rather than trust WCNT
         I[s, NEXT_WIN] = w + 1
-        I[s, WCNT] = _window_events(I, s, w + 1, npanes, pbase, si, rmask)
+        I[s, WCNT] = _window_events(I, s, w + 1, npanes, pbase, si, ring)
         return
-    b = pbase + (w & rmask) * si
+    b = pbase + (w % ring) * si
     if I[s, b + STAMP] == w:
         I[s, WCNT] -= I[s, b + CNT]
     pp = w + npanes
-    b = pbase + (pp & rmask) * si
+    b = pbase + (pp % ring) * si
     if I[s, b + STAMP] == pp:
         I[s, WCNT] += I[s, b + CNT]
     I[s, NEXT_WIN] = w + 1
@@ -658,7 +658,7 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
     nagg = p[P_NAGG]
     ndist = p[P_NDIST]
     dist0 = p[P_DIST0]
-    rmask = M[M_RMASK]
+    ring = M[M_RING]
     agg0 = CW_KEY0 + kwidth + 1
     minc = p[P_MINCNT]
     w_lo = M[M_NEXT_W]
@@ -683,7 +683,7 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
         if npanes > 1:
             for d in range(ndist):
                 _drain(M, I, Q[dist0 + d], R[dist0 + d], M_DIST + D_WORDS * d, pbase, si,
-                       rmask, A[DD[d, DD_ACC], A_OFF], w + npanes - 1)
+                       ring, A[DD[d, DD_ACC], A_OFF], w + npanes - 1)
         # the lowest NEXT_WIN after this window is the next window any key needs: a gap
         # in event time must not cost one pass over the keys per empty window
         w_next = I64_MAX
@@ -697,7 +697,7 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
                 continue
             if minc > 1 and I[s, WCNT] < minc:
                 # too few events for ``when`` to hold: nothing to combine or judge
-                _advance(I, s, w, npanes, pbase, si, rmask)
+                _advance(I, s, w, npanes, pbase, si, ring)
                 if w + 1 > I[s, LAST_PANE]:
                     _release(I, M, KC, KH, p, s, k)
                     continue
@@ -712,8 +712,8 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
                 if kind == ACC_MEAN:
                     ci[a] = 0
             for pp in range(w, w + npanes):
-                b = pbase + (pp & rmask) * si
-                bf = (pp & rmask) * sf
+                b = pbase + (pp % ring) * si
+                bf = (pp % ring) * sf
                 if I[s, b + STAMP] != pp:
                     continue
                 for a in range(nacc):
@@ -798,7 +798,7 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
                     else:
                         CW[o, agg0 + g] = vi
                 M[M_NCW] = o + 1
-            _advance(I, s, w, npanes, pbase, si, rmask)
+            _advance(I, s, w, npanes, pbase, si, ring)
             if w + 1 > I[s, LAST_PANE]:
                 _release(I, M, KC, KH, p, s, k)
                 continue

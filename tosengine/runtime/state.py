@@ -188,7 +188,7 @@ class State:
             L.append("I", np.zeros((slots, rp.pane_base + ring * rp.pane_words_i), np.int64))
             L.append("F", np.zeros((slots, ring * max(rp.pane_words_f, 1)), np.float64))
             m = np.zeros(meta_size(rp), dtype=np.int64)
-            m[layout.M_RMASK] = ring - 1
+            m[layout.M_RING] = ring
             m[layout.M_NEXT_CLOSE] = I64_MAX
             m[layout.M_MAX_PANE] = I64_MIN
             L.append("M", m)
