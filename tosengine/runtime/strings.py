@@ -110,9 +110,15 @@ class StringDictionary:
 
     @staticmethod
     def _few_distinct(array: pa.Array) -> bool:
-        """Whether a sample of ``array`` repeats values enough to encode it by dictionary."""
+        """Whether a sample of ``array`` repeats values enough to encode it by dictionary.
+
+        Arrow's ``dictionary_encode`` and then interning only its distinct values
+        is faster than interning every row unless nearly every row is new: on the
+        generated log, 1M rows of account or IP addresses (45-55% distinct in a
+        sample) 30-60% faster; near-unique prompt hashes 1.5x slower.
+        """
         sample = array.slice(0, 2048)
-        return len(sample.unique()) * 4 < len(sample)
+        return len(sample.unique()) * 4 < len(sample) * 3
 
     def encode_strings(self, values: list[str | None]) -> np.ndarray:
         """Codes for Python strings (None = null)."""
