@@ -11,6 +11,7 @@ batches for a truncated gzip file.
 from __future__ import annotations
 
 import gzip
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +26,13 @@ import pytest
 import tosengine
 from tosengine.runtime.evaluator import StateLimitExceeded
 from tosengine.runtime.inputs import RawBatch
-from tosengine.runtime.readahead import THREAD_NAME, check_threads, readahead, source_batches
+from tosengine.runtime.readahead import (
+    SWITCH_INTERVAL_S,
+    THREAD_NAME,
+    check_threads,
+    readahead,
+    source_batches,
+)
 from tosengine.runtime.sources import SourceError
 from tosengine.runtime.timeparse import format_ms
 
@@ -129,6 +136,24 @@ def test_a_caller_that_stops_early_leaves_no_thread(how: str) -> None:
     assert readers() == []
     assert closed == [True]  # the source was closed (its files with it)
     assert len(produced) <= 4
+
+
+def test_the_switch_interval_is_short_while_reading_ahead_and_restored_after() -> None:
+    before = sys.getswitchinterval()
+    assert before > SWITCH_INTERVAL_S  # Python's default, 5 ms
+    seen = []
+    outer = readahead(iter(range(3)))
+    for i in outer:
+        seen.append(sys.getswitchinterval())
+        if i == 0:
+            inner = readahead(iter(range(2)))
+            assert list(inner) == [0, 1]  # ends while the outer one still runs
+    assert seen == [SWITCH_INTERVAL_S] * 3
+    assert sys.getswitchinterval() == before
+    items = readahead(iter(range(5)))
+    next(items)
+    items.close()  # stopped early: restored too
+    assert sys.getswitchinterval() == before
 
 
 def test_an_unstarted_wrapper_starts_no_thread() -> None:

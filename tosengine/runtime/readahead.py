@@ -11,7 +11,9 @@ say) is raised in the caller after every item produced before it. When the
 caller stops early (closes the generator, or an exception or ``KeyboardInterrupt``
 leaves its loop and the generator is closed), the thread stops after the
 item it is reading, the wrapped iterator is closed (its files with it) and the
-thread is joined: none is left behind.
+thread is joined: none is left behind. While a read-ahead runs, the
+interpreter's GIL switch interval is at most :data:`SWITCH_INTERVAL_S`
+(see :func:`short_switch_interval`).
 
 :func:`source_batches` is what ``tosengine.evaluate(..., threads=)`` and
 ``tosengine run --threads`` share: a source's batches, read ahead when
@@ -23,20 +25,30 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import BinaryIO, TypeVar
 
 from tosengine.language.schema import Schema
 from tosengine.runtime.inputs import RawBatch
 from tosengine.runtime.sources import read_source
 
-__all__ = ["readahead", "source_batches", "check_threads", "DEPTH", "THREAD_NAME"]
+__all__ = ["readahead", "source_batches", "check_threads", "short_switch_interval", "DEPTH",
+           "THREAD_NAME", "SWITCH_INTERVAL_S"]
 
 T = TypeVar("T")
 DEPTH = 2  # items waiting in the queue
 THREAD_NAME = "tosengine-readahead"
 _POLL_S = 0.1  # how often a producer waiting on a full queue looks whether the caller stopped
+#: The interpreter's GIL switch interval while reading ahead (Python's default is 5 ms): the
+#: evaluating thread takes the GIL back after each numba call, and waits up to this long for it
+#: when the reader runs Python (the per-line path of a chunk with bad lines).
+SWITCH_INTERVAL_S = 0.0005
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.0
 
 
 class _End:
@@ -97,23 +109,46 @@ def readahead(items: Iterator[T], depth: int = DEPTH) -> Iterator[T]:
                 close()  # the iterator's files, in the thread that used them
 
     thread = threading.Thread(target=produce, name=THREAD_NAME, daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if isinstance(item, _End):
-                if item.error is not None:
-                    raise item.error
-                return
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
+    with short_switch_interval():
+        thread.start()
         try:
             while True:
-                q.get_nowait()  # let go of batches nobody will take
-        except queue.Empty:
-            pass
-        thread.join()
+                item = q.get()
+                if isinstance(item, _End):
+                    if item.error is not None:
+                        raise item.error
+                    return
+                yield item  # type: ignore[misc]
+        finally:
+            stop.set()
+            try:
+                while True:
+                    q.get_nowait()  # let go of batches nobody will take
+            except queue.Empty:
+                pass
+            thread.join()
+
+
+@contextmanager
+def short_switch_interval() -> Iterator[None]:
+    """``sys.setswitchinterval`` at most :data:`SWITCH_INTERVAL_S` while any read-ahead runs.
+
+    The interval is process-wide: the one found when the first read-ahead
+    started is put back when the last one ends.
+    """
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_saved, SWITCH_INTERVAL_S))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
 
 
 def source_batches(name: str | os.PathLike[str], schema: Schema, *, threads: int = 1,
