@@ -369,11 +369,12 @@ class ExprGen:
             if na == "False" and nb == "False":
                 return f"({a} {'&' if op is ir.BinaryOp.AND else '|'} {b})", "False"
             a, na, b, nb = self.name(a), self.name(na, "n"), self.name(b), self.name(nb, "n")
+            not_ = self.not_
             if op is ir.BinaryOp.AND:  # known false if either side is a known false
-                decided = self.name(f"(({self.not_(na)} & {self.not_(a)}) | ({self.not_(nb)} & {self.not_(b)}))", "d")
-                return self.not_(decided), f"({self.not_(decided)} & {_or(na, nb)})"
-            decided = self.name(f"(({self.not_(na)} & {a}) | ({self.not_(nb)} & {b}))", "d")
-            return decided, f"({self.not_(decided)} & {_or(na, nb)})"
+                decided = self.name(f"(({not_(na)} & {not_(a)}) | ({not_(nb)} & {not_(b)}))", "d")
+                return not_(decided), f"({not_(decided)} & {_or(na, nb)})"
+            decided = self.name(f"(({not_(na)} & {a}) | ({not_(nb)} & {b}))", "d")
+            return decided, f"({not_(decided)} & {_or(na, nb)})"
         if op.is_comparison:
             if e.left.type is Type.STRING:
                 g = self.group_of(e.left if not isinstance(e.left, ir.Literal) else e.right)
