@@ -106,7 +106,10 @@ def readahead(items: Iterator[T], depth: int = DEPTH) -> Iterator[T]:
         finally:
             close = getattr(it, "close", None)
             if close is not None:
-                close()  # the iterator's files, in the thread that used them
+                try:
+                    close()  # the iterator's files, in the thread that used them
+                except Exception as exc:  # noqa: BLE001 - told to a caller still listening
+                    put(_End(exc))
 
     thread = threading.Thread(target=produce, name=THREAD_NAME, daemon=True)
     with short_switch_interval():
