@@ -678,6 +678,8 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
                 M[base + D_Q_SORTED] = 1
     ci = np.zeros(nacc, dtype=np.int64)
     cf = np.zeros(nacc, dtype=np.float64)
+    ibase = I.ctypes.data
+    irow = I.shape[1] * 8
     w = w_lo
     while w <= w_end:
         if npanes > 1:
@@ -689,6 +691,15 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
         w_next = I64_MAX
         k = 0
         while k < M[M_ACTIVE]:
+            # the active list is a column of I: fetch its entry 2 * PREFETCH ahead, then
+            # the row header and the two panes _advance reads of the slot PREFETCH ahead
+            if k + 2 * PREFETCH < M[M_ACTIVE]:
+                prefetch(ibase + (k + 2 * PREFETCH) * irow + ACTIVE * 8)
+            if k + PREFETCH < M[M_ACTIVE]:
+                s2 = I[k + PREFETCH, ACTIVE]
+                prefetch(ibase + s2 * irow)
+                prefetch(ibase + s2 * irow + (pbase + (w % ring) * si) * 8)
+                prefetch(ibase + s2 * irow + (pbase + ((w + npanes) % ring) * si) * 8)
             s = I[k, ACTIVE]
             if I[s, NEXT_WIN] > w:
                 if I[s, NEXT_WIN] < w_next:
