@@ -337,14 +337,17 @@ class Evaluator:
                 rows = self._cooldown(rp, times, keys, fire, n)
             else:
                 rows = np.flatnonzero(fire[:n])
+            bounds: dict[int, tuple[str, str]] = {}  # window index -> its start and end
             for q in rows:
                 q = int(q)
-                start = int(cw[q, layout.CW_W]) * w.step_ms
+                wi = int(cw[q, layout.CW_W])
+                if wi not in bounds:
+                    start = wi * w.step_ms
+                    bounds[wi] = (format_ms(start), format_ms(start + w.length_ms))
                 out.append(self._violation(
                     rp, cw[q, layout.CW_KEY0: layout.CW_KEY0 + rp.key_width + 1], q,
-                    start + w.length_ms, int(cw[q, layout.CW_CNT]), int(cw[q, layout.CW_FIRST]),
-                    int(cw[q, layout.CW_LAST]), (format_ms(start), format_ms(start + w.length_ms)),
-                    None, -1))
+                    bounds[wi][1], int(cw[q, layout.CW_CNT]), format_ms(int(cw[q, layout.CW_FIRST])),
+                    format_ms(int(cw[q, layout.CW_LAST])), bounds[wi], None, -1))
         return out
 
     def _event_violations(self, enc: EncodedBatch, counts: np.ndarray) -> list[Violation]:
@@ -369,7 +372,9 @@ class Evaluator:
                 q = int(q)
                 row = int(rows_arr[q])
                 t = int(enc.ts[row])
-                out.append(self._violation(rp, kw[q], q, t, 1, t, t, (None, None), enc, row))
+                when = format_ms(t)
+                out.append(self._violation(rp, kw[q], q, when, 1, when, when, (None, None), enc,
+                                           row))
         return out
 
     def _cooldown(self, rp: RulePlan, times: np.ndarray, keys: np.ndarray, fire: np.ndarray,
@@ -391,8 +396,8 @@ class Evaluator:
                 horizon = min(horizon, self.watermark)
             cd.grow(horizon)
 
-    def _violation(self, rp: RulePlan, key_words: np.ndarray, q: int, time: int, events: int,
-                   first: int, last: int, window: tuple[str | None, str | None],
+    def _violation(self, rp: RulePlan, key_words: np.ndarray, q: int, time: str, events: int,
+                   first: str, last: str, window: tuple[str | None, str | None],
                    enc: EncodedBatch | None, row: int) -> Violation:
         rule = rp.rule
         st = self.state
@@ -447,12 +452,12 @@ class Evaluator:
             key={k: json_value(v, t) for (k, v), t in zip(key_raw.items(), rp.key_types)},
             window_start=window[0],
             window_end=window[1],
-            time=format_ms(time),
+            time=time,
             values={k: json_value(v, types[k]) for k, v in lets_raw.items()},
             message=message(rule.message, lookup),
             events=events,
-            first_seen=format_ms(first),
-            last_seen=format_ms(last),
+            first_seen=first,
+            last_seen=last,
             request_id=request_id,
         )
 

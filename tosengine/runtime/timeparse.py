@@ -9,6 +9,8 @@ them or reports them bad. Sub-millisecond digits are truncated toward the past
 
 from __future__ import annotations
 
+import functools
+
 import calendar
 import re
 
@@ -112,12 +114,18 @@ def _strings_ms(array: pa.Array, valid: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def format_ms(ms: int) -> str:
     """RFC 3339 UTC with milliseconds, e.g. ``2026-01-05T13:00:00.000Z``."""
-    secs, frac = divmod(int(ms), 1000)
-    days, rem = divmod(secs, 86400)
+    days, rem = divmod(int(ms), 86_400_000)
+    h, rem = divmod(rem, 3_600_000)
+    mi, rem = divmod(rem, 60_000)
+    s, frac = divmod(rem, 1000)
+    return f"{_date_text(days)}T{h:02d}:{mi:02d}:{s:02d}.{frac:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_text(days: int) -> str:
+    """``YYYY-MM-DD`` of a day count from 1970-01-01 (one violation's times share a few days)."""
     y, mo, d = _civil_from_days(days)
-    h, rem = divmod(rem, 3600)
-    mi, s = divmod(rem, 60)
-    return f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}.{frac:03d}Z"
+    return f"{y:04d}-{mo:02d}-{d:02d}"
 
 
 def _civil_from_days(z: int) -> tuple[int, int, int]:
