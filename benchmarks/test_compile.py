@@ -8,9 +8,12 @@ compile or cache-load part alone.
 * ``cold``: nothing cached (empty ``NUMBA_CACHE_DIR`` and ``TOSENGINE_CACHE_DIR``):
   numba compiles the window-machine library and the pack's kernels.
 * ``cold_rules``: the library already compiled (a numba cache warmed by
-  another, one-rule set), the pack's own kernels not: what a new rule set costs.
-  The probe's ``jit_rules_s`` is numba compiling the pack's kernels,
-  ``jit_library_s`` the library specialisations the one-rule set did not need.
+  another rule set, ``LIBRARY_WARMUP``, that reaches every library function:
+  keys of one and of two fields, tumbling and sliding ``distinct``, cooldowns,
+  an event rule), the pack's own kernels not: what a new rule set costs once the
+  machine has run any rules. The probe's ``jit_rules_s`` is numba compiling the
+  pack's kernels; ``jit_library_s`` (library specialisations the warm-up did not
+  reach) should be 0.
 * ``warm``: both caches hold the pack: a new process loads machine code only.
 * ``test_check``: ``tosengine check rules/`` (the console script) in a fresh
   process, with empty caches that must stay empty, and a probe that the
@@ -30,13 +33,38 @@ import pytest
 
 from benchmarks import common
 
-TINY_RULES = """
-rule tiny_probe {
+LIBRARY_WARMUP = """
+rule warm_count {
   title  "library warm-up"
   per    account_id
   window 1h
   let requests = count()
   when   requests > 1000000000
+}
+
+rule warm_pairs {
+  title  "library warm-up"
+  per    account_id, ip
+  window 1h every 10m
+  let requests = count()
+  let keys     = distinct(api_key_id)
+  when   requests >= 1 and keys >= 1
+  cooldown 1h
+}
+
+rule warm_distinct {
+  title  "library warm-up"
+  per    org_id
+  window 1d
+  let keys = distinct(api_key_id)
+  when   keys > 1000000000
+}
+
+rule warm_event {
+  title  "library warm-up"
+  per    account_id
+  when   status == 429
+  cooldown 1h
 }
 """
 
@@ -59,12 +87,12 @@ def sample(workdir: Path) -> str:
 
 @pytest.fixture(scope="module")
 def library_cache(workdir: Path, sample: str) -> Path:
-    """A numba cache holding the window-machine library (compiled for a one-rule set)."""
+    """A numba cache holding the whole window-machine library (compiled for LIBRARY_WARMUP)."""
     lib = workdir / "numba-library"
-    tiny = workdir / "tiny.tos"
-    tiny.write_text(TINY_RULES)
-    common.run_json([common.PYTHON, "-m", "benchmarks.probe_compile", str(tiny), sample],
-                    env={"NUMBA_CACHE_DIR": str(lib), "TOSENGINE_CACHE_DIR": str(workdir / "tiny-kernels")})
+    warmup = workdir / "warmup.tos"
+    warmup.write_text(LIBRARY_WARMUP)
+    common.run_json([common.PYTHON, "-m", "benchmarks.probe_compile", str(warmup), sample],
+                    env={"NUMBA_CACHE_DIR": str(lib), "TOSENGINE_CACHE_DIR": str(workdir / "warmup-kernels")})
     return lib
 
 
