@@ -21,28 +21,8 @@ from typer.testing import CliRunner
 from tosengine.cli import app
 from tosengine.cli import resume as resume_module
 from tosengine.runtime.readahead import THREAD_NAME
+from tests.cli.test_run import RULES, T0
 
-RULES = """
-rule burst {
-  title     "Burst of requests"
-  severity  high
-  action    throttle
-  per       account_id
-  window    10s
-  let requests = count()
-  when      requests >= 3
-  message   "{account_id}: {requests} requests"
-}
-
-rule blocked_country {
-  title     "Request from a blocked country"
-  severity  critical
-  action    block
-  when      country == "KP"
-  message   "{account_id} from {country}"
-}
-"""
-T0 = 1_767_571_200_000  # 2026-01-05T00:00:00Z
 N = 6_000
 
 

@@ -35,23 +35,8 @@ from tosengine.runtime.readahead import (
 )
 from tosengine.runtime.sources import SourceError
 from tosengine.runtime.timeparse import format_ms
+from tests.runtime.test_sources import RULES
 
-RULES = """
-rule big_output {
-  title "Very long output"  clause "T1"  severity high  action review
-  per account_id
-  when output_tokens > 1000
-  message "account {account_id}: {output_tokens}"
-}
-rule busy_account {
-  title "Busy account"  clause "T2"  severity low  action log
-  per account_id
-  window 1m
-  let requests = count()
-  when requests >= 3
-  message "account {account_id}: {requests}"
-}
-"""
 T0 = 1_767_571_200_000  # 2026-01-05T00:00:00Z
 N = 70_000  # two batches of read_source's 65,536 lines
 

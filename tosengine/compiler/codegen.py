@@ -200,25 +200,24 @@ class ExprGen:
         ``a and b`` is true when both are, ``a or b`` when either is, ``not a``
         when ``a`` is false: no null flags of the parts are needed.
         """
-        if e not in self.cache:
-            if isinstance(e, ir.Binary) and e.op.is_logical:
-                op = "&" if e.op is ir.BinaryOp.AND else "|"
-                return f"({self.truth(e.left)} {op} {self.truth(e.right)})"
-            if isinstance(e, ir.Unary) and e.op is ir.UnaryOp.NOT:
-                return self.falsity(e.operand)
-        v, n = self.gen(e)
-        return v if n == "False" else f"({v} & {self.not_(n)})"
+        return self._holds(e, True)
 
-    def falsity(self, e: ir.Expr) -> str:
-        """A Python bool: the expression is false (null counts as not false)."""
+    def _holds(self, e: ir.Expr, value: bool) -> str:
+        """A Python bool: the expression is ``value`` (null is neither true nor false).
+
+        By De Morgan, ``a and b`` is false when either part is false, ``a or b``
+        when both are, and ``not a`` is ``value`` when ``a`` is the other one.
+        """
         if e not in self.cache:
             if isinstance(e, ir.Binary) and e.op.is_logical:
-                op = "|" if e.op is ir.BinaryOp.AND else "&"
-                return f"({self.falsity(e.left)} {op} {self.falsity(e.right)})"
+                op = "&" if (e.op is ir.BinaryOp.AND) == value else "|"
+                return f"({self._holds(e.left, value)} {op} {self._holds(e.right, value)})"
             if isinstance(e, ir.Unary) and e.op is ir.UnaryOp.NOT:
-                return self.truth(e.operand)
+                return self._holds(e.operand, not value)
         v, n = self.gen(e)
-        return self.not_(v) if n == "False" else f"({self.not_(v)} & {self.not_(n)})"
+        if not value:
+            v = self.not_(v)
+        return v if n == "False" else f"({v} & {self.not_(n)})"
 
     def _gen(self, e: ir.Expr) -> tuple[str, str]:
         t = e.type
