@@ -324,7 +324,14 @@ class RuleQuery:
         return g.filter(cond).select([*self.per, "wk"])
 
     def run_polars(self, pl: Any, df: Any) -> list[tuple]:
-        return self.polars(pl, df.lazy()).collect().rows()
+        # the streaming engine: on these queries faster than the in-memory one (1M events,
+        # api_key_many_ips 4.4 s vs 11.6 s) and it holds less of the exploded rows at once
+        return self.polars(pl, df.lazy()).collect(engine="streaming").rows()
+
+    @property
+    def rows_per_event(self) -> int:
+        """Rows the SQL/Polars translation makes of one event (its windows: 1 when tumbling)."""
+        return -(-self.length // self.step)
 
     # -- answers --------------------------------------------------------------
 

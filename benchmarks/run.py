@@ -4,7 +4,7 @@
     python -m benchmarks.run --events 1000000,10000000        # both sizes
     python -m benchmarks.run --report-only RUN_DIR            # re-render the doc from a finished run
 
-For each ``--events`` size, one pytest process runs ``test_columnar.py``,
+For each ``--events`` size, one pytest process each runs ``test_columnar.py``,
 ``test_jsonl.py`` and ``test_streaming.py`` on a log generated with
 ``tosengine.generator`` (cached as Parquet and JSONL under
 ``$TOSENGINE_BENCH_DATA``, default ``<tmp>/tosengine-bench``); then one more
@@ -56,6 +56,15 @@ def pytest(files: list[str], events: int, budget: float, out: Path, log: Path, e
     return failures
 
 
+def merge(parts: list[Path], out: Path) -> None:
+    """One pytest-benchmark JSON of the benchmarks of ``parts`` (machine facts of the first)."""
+    if not parts:
+        return
+    docs = [json.loads(p.read_text()) for p in parts]
+    merged = dict(docs[0], benchmarks=[b for d in docs for b in d["benchmarks"]])
+    out.write_text(json.dumps(merged))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", default="1000000", help="comma-separated log sizes (default 1000000)")
@@ -84,8 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     failures: list[str] = []
     for n in sizes:
+        parts = []
+        for f in SIZED:  # a process per file: one killed (out of memory) loses only its own results
+            part = run_dir / f"bench-{n}-{Path(f).stem}.json"
+            failures += pytest([f], n, a.budget, part, run_dir / "pytest.log", extra)
+            if part.exists():
+                parts.append(part)
         out = f"bench-{n}.json"
-        failures += pytest(SIZED, n, a.budget, run_dir / out, run_dir / "pytest.log", extra)
+        merge(parts, run_dir / out)
         meta["sized"][str(n)] = out  # type: ignore[index]
     if not a.skip_fixed:
         failures += pytest(FIXED, min(sizes), a.budget, run_dir / "bench-fixed.json", run_dir / "pytest.log", extra)
