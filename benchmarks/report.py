@@ -365,7 +365,7 @@ def columnar_section(r: SizeRun, rule_meta: dict[str, dict[str, Any]]) -> list[s
     if c.polars_missing:
         out += ["", f"Polars queries not run at this size ({', '.join(f'`{x}`' for x in c.polars_missing)}): "
                 "each explodes every event into its windows, more rows than "
-                "`TOSENGINE_BENCH_POLARS_MAX_ROWS` (100M); at 10M events such a query exhausted the "
+                "`TOSENGINE_BENCH_POLARS_MAX_ROWS` allows (default 100M); at 10M events such a query exhausted the "
                 "machine's memory with either Polars engine. The Polars sum and ratios above leave them "
                 "out, so they are lower bounds."]
     return out

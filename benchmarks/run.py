@@ -4,7 +4,7 @@
     python -m benchmarks.run --events 1000000,10000000        # both sizes
     python -m benchmarks.run --report-only RUN_DIR            # re-render the doc from a finished run
 
-For each ``--events`` size, one pytest process each runs ``test_columnar.py``,
+For each ``--events`` size, a pytest process per file runs ``test_columnar.py``,
 ``test_jsonl.py`` and ``test_streaming.py`` on a log generated with
 ``tosengine.generator`` (cached as Parquet and JSONL under
 ``$TOSENGINE_BENCH_DATA``, default ``<tmp>/tosengine-bench``); then one more
