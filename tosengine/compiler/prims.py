@@ -141,24 +141,69 @@ def ht_rehash_live(old, new, width, slots_state, col, pane_word, min_pane):
 # --------------------------------------------------------------------------
 
 
-@njit(**_JIT)
-def hash_bytes(data, start, end) -> np.uint64:
-    """A fast 64-bit hash of ``data[start:end]`` (8 bytes at a time)."""
-    h = np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(end - start)
-    i = start
-    while i + 8 <= end:
-        w = np.uint64(0)
-        for b in range(8):
-            w |= np.uint64(data[i + b]) << np.uint64(8 * b)
-        h = mix64(h ^ w) + np.uint64(0x632BE59BD9B4E019)
-        i += 8
+@intrinsic
+def load_u64(typingctx, data, index):
+    """The 8 bytes of a uint8 array at ``index`` as one word (an unaligned load).
+
+    The caller keeps ``index + 8 <= len(data)``. Words are read in the
+    machine's byte order (little-endian on x86-64 and arm64), so hashes
+    built from them are for this process's tables, not a portable format.
+    """
+    if not (isinstance(data, types.Array) and data.dtype == types.uint8
+            and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, value=args[0])
+        i = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = builder.bitcast(builder.gep(ary.data, [i]), llvm_ir.IntType(64).as_pointer())
+        return builder.load(ptr, align=1)
+
+    return types.uint64(data, index), codegen
+
+
+@njit(**_INLINE)
+def tail_word(data, i, end):
+    """``data[i:end]`` (1 to 8 bytes) as a little-endian word, zero-padded."""
+    if i + 8 <= data.shape[0]:
+        w = load_u64(data, i)
+        if end - i < 8:
+            w &= (np.uint64(1) << np.uint64(8 * (end - i))) - np.uint64(1)
+        return w
     w = np.uint64(0)
     s = np.uint64(0)
     while i < end:
         w |= np.uint64(data[i]) << s
         s += np.uint64(8)
         i += 1
-    return mix64(h ^ w)
+    return w
+
+
+@njit(**_INLINE)
+def hash_bytes(data, start, end) -> np.uint64:
+    """A fast 64-bit hash of ``data[start:end]``: a multiply per 8-byte word, then mix64."""
+    h = np.uint64(end - start) * np.uint64(0x9E3779B97F4A7C15)
+    i = start
+    while i + 8 < end:
+        h = (h ^ load_u64(data, i)) * np.uint64(0x9E3779B97F4A7C15)
+        h ^= h >> np.uint64(29)
+        i += 8
+    if i < end:
+        h = (h ^ tail_word(data, i, end)) * np.uint64(0x9E3779B97F4A7C15)
+    return mix64(h)
+
+
+@njit(**_INLINE)
+def same_bytes(a, i, b, j, n) -> bool:
+    """Whether ``a[i:i+n]`` equals ``b[j:j+n]`` (8 bytes at a time)."""
+    k = 0
+    while k + 8 < n:
+        if load_u64(a, i + k) != load_u64(b, j + k):
+            return False
+        k += 8
+    if k == n:
+        return True
+    return tail_word(a, i + k, i + n) == tail_word(b, j + k, j + n)
 
 
 @njit(**_JIT)
@@ -200,15 +245,9 @@ def intern_strings(offsets, data, valid, base, n, table, hashes, starts, arena, 
                 hashes[c] = h
                 table[i] = c
                 break
-            if hashes[c] == h and starts[c + 1] - starts[c] == b - a:
-                same = True
-                s0 = starts[c]
-                for j in range(b - a):
-                    if arena[s0 + j] != data[a + j]:
-                        same = False
-                        break
-                if same:
-                    break
+            if hashes[c] == h and starts[c + 1] - starts[c] == b - a and \
+                    same_bytes(arena, starts[c], data, a, b - a):
+                break
             i = (i + 1) & mask
         codes[k] = c
     meta[0] = ncodes

@@ -85,12 +85,16 @@ class Checkpoint:
 
 @lru_cache(maxsize=None)
 def _module_digest() -> str:
-    """Hash of the sources that define the state layout (a new layout refuses old state)."""
-    from tosengine.compiler import layout, plan, windows
+    """Hash of the sources that define the state layout (a new layout refuses old state).
+
+    ``prims`` is among them because it defines the string hash that the
+    dictionaries' saved hash arrays were made with.
+    """
+    from tosengine.compiler import layout, plan, prims, windows
     from tosengine.runtime import evaluator, state, strings
 
     h = hashlib.blake2b(digest_size=16)
-    for mod in (layout, plan, windows, state, strings, evaluator):
+    for mod in (layout, plan, prims, windows, state, strings, evaluator):
         h.update(Path(mod.__file__).read_bytes())  # type: ignore[arg-type]
     return h.hexdigest()
 
