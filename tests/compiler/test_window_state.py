@@ -9,7 +9,11 @@ generated streams is still caught:
 * the ring holds every pane an open window of the key can still read: from
   NEXT_WIN to LAST_PANE is never more panes than the ring has
   (``plan.ring_size``), and each of those panes is stamped with its own index
-  or holds no events.
+  or holds no events;
+* the active list's AL_DUE column says when closing must look at the key: its
+  NEXT_WIN, or, for a dormant key (WCNT below zero: -1 - its count), its LAST_PANE; a key is dormant
+  only while window NEXT_WIN holds all its events and fewer than the rule's
+  ``min_events``, so no later window can fire before its next event.
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ def check_slots(ev) -> int:
     st_ = ev.state
     checked = 0
     for w, rp in enumerate(st_.windows):
-        I, M = st_.I[w], st_.M[w]
+        I, AL, M = st_.I[w], st_.AL[w], st_.M[w]
         ring = int(M[Lo.M_RING])
         npanes = rp.rule.window.panes
         pbase, si = rp.pane_base, rp.pane_words_i
         for k in range(int(M[Lo.M_ACTIVE])):
-            s = int(I[k, Lo.ACTIVE])
+            s = int(AL[k, Lo.AL_SLOT])
             nw, last = int(I[s, Lo.NEXT_WIN]), int(I[s, Lo.LAST_PANE])
 
             def pane_count(p: int) -> int:
@@ -40,8 +44,15 @@ def check_slots(ev) -> int:
                 return int(I[s, b + Lo.CNT]) if I[s, b + Lo.STAMP] == p else 0
 
             assert last - nw < ring, (rp.rule.name, nw, last, ring)
-            assert int(I[s, Lo.WCNT]) == sum(pane_count(p) for p in range(nw, nw + npanes)), \
-                (rp.rule.name, s)
+            assert int(I[s, Lo.POS]) == k
+            in_window = sum(pane_count(p) for p in range(nw, nw + npanes))
+            if I[s, Lo.WCNT] < 0:
+                assert int(AL[k, Lo.AL_DUE]) == last, (rp.rule.name, s)
+                assert nw < last < nw + npanes and in_window < rp.min_events, (rp.rule.name, s)
+                assert -int(I[s, Lo.WCNT]) - 1 == in_window, (rp.rule.name, s)
+            else:
+                assert int(AL[k, Lo.AL_DUE]) == nw, (rp.rule.name, s)
+                assert int(I[s, Lo.WCNT]) == in_window, (rp.rule.name, s)
             for p in range(nw, last + 1):
                 b = pbase + (p % ring) * si
                 assert I[s, b + Lo.STAMP] == p or pane_count(p) == 0

@@ -7,14 +7,21 @@ Per windowed rule the runtime keeps:
     NEXT_WIN  first window index not yet evaluated for this key
     LAST_PANE highest pane holding events of this key
     WCNT      events of this key in window NEXT_WIN (kept as events arrive and
-              NEXT_WIN moves, so closing need not add up the window's panes)
-    POS       position of the slot in the active list
-    ACTIVE    (column used as the list of active slots)
-    FREE      (column used as the stack of free slots)
+              NEXT_WIN moves, so closing need not add up the window's panes);
+              -1 - that count while the key is dormant (see windows._close)
+    POS       position of the slot in the active list (``AL``)
     KEY0..    the key words (string codes, ints, bools, times), then one word
               of key null bits
     panes     a ring of panes, SI words each: STAMP (pane index held), CNT,
               FIRST, LAST (event times), then the rule's own accumulators
+
+``AL`` (int64, as many rows as ``I``): the active list and the free stack::
+
+    AL_SLOT   the slot at this position of the active list
+    AL_DUE    the next window at which that slot needs closing's attention:
+              its NEXT_WIN, or a dormant key's LAST_PANE; closing passes over
+              the others reading only this dense list, not their rows
+    AL_FREE   (column used as the stack of free slots)
 
 ``F`` (float64, one row per slot): a ring of panes of SF float accumulators.
 
@@ -31,7 +38,11 @@ aggregates) and ``CWN`` (aggregate null flags).
 from __future__ import annotations
 
 # slot row columns of I
-NEXT_WIN, LAST_PANE, WCNT, POS, ACTIVE, FREE, KEY0 = range(7)
+NEXT_WIN, LAST_PANE, WCNT, POS, KEY0 = range(5)
+
+# active list columns of AL
+AL_SLOT, AL_DUE, AL_FREE = range(3)
+AL_WORDS = 3
 
 # pane block words (int row); the rule's own accumulators follow
 STAMP, CNT, FIRST, LAST = range(4)

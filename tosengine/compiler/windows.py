@@ -45,7 +45,6 @@ from tosengine.compiler.layout import (
     ACC_SUM_F,
     ACC_SUM_I,
     ACC_TRUE,
-    ACTIVE,
     AGG_AVG,
     AGG_COUNT,
     AGG_DISTINCT,
@@ -54,6 +53,9 @@ from tosengine.compiler.layout import (
     AGG_MIN,
     AGG_STDDEV,
     AGG_SUM,
+    AL_DUE,
+    AL_FREE,
+    AL_SLOT,
     CNT,
     CW_CNT,
     CW_FIRST,
@@ -68,7 +70,6 @@ from tosengine.compiler.layout import (
     DD_ACC,
     DD_ARG,
     FIRST,
-    FREE,
     G_ACC1,
     G_ACC2,
     G_ACC3,
@@ -260,7 +261,7 @@ def _facc_init(kind):
 
 
 @njit(**_JIT)
-def _release(I, M, KC, KH, p, s, k):
+def _release(I, AL, M, KC, KH, p, s, k):
     """Free slot ``s`` at active position ``k``: drop its key, push it on the free stack."""
     kw = p[P_KEYW]
     if p[P_KEYMODE] == KEY_CODE:
@@ -270,11 +271,12 @@ def _release(I, M, KC, KH, p, s, k):
         _key_delete(KH, e, kw + 1)
         M[M_KEYS] -= 1
     I[s, NEXT_WIN] = I64_MAX
-    last = I[M[M_ACTIVE] - 1, ACTIVE]
-    I[k, ACTIVE] = last
+    last = AL[M[M_ACTIVE] - 1, AL_SLOT]
+    AL[k, AL_SLOT] = last
+    AL[k, AL_DUE] = AL[M[M_ACTIVE] - 1, AL_DUE]
     I[last, POS] = k
     M[M_ACTIVE] -= 1
-    I[M[M_FREE], FREE] = s
+    AL[M[M_FREE], AL_FREE] = s
     M[M_FREE] += 1
 
 
@@ -289,7 +291,7 @@ def _key_delete(KH, e, width):
 
 
 @njit(**_JIT)
-def _feed(r, hi, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, R, ctl):
+def _feed(r, hi, ts, p, A, DD, I, F, AL, M, KC, KH, sel, kw, ia, fa, na, S, Q, R, ctl):
     """Feed this rule's selected rows below ``hi``; 0 when done, 1 when a table is full.
 
     Two passes over the rows: keys, panes and the plain accumulators row by
@@ -338,7 +340,7 @@ def _feed(r, hi, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, R, ct
         ctl[C_NEED_RULE] = r
         return 1
     slots = np.empty(lim - q0, dtype=np.int64)
-    q = _feed_rows(r, q0, lim, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, slots)
+    q = _feed_rows(r, q0, lim, ts, p, A, I, F, AL, M, KC, KH, sel, kw, ia, fa, na, ctl, slots)
     for d in range(ndist):
         g = dist0 + d
         j = DD[d, DD_ARG]
@@ -361,7 +363,7 @@ def _feed(r, hi, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, R, ct
 
 
 @njit(**_JIT)
-def _feed_rows(r, q0, q1, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, slots):
+def _feed_rows(r, q0, q1, ts, p, A, I, F, AL, M, KC, KH, sel, kw, ia, fa, na, ctl, slots):
     """Keys, panes and plain accumulators of rows ``q0..q1``; the row reached (``q1`` when done).
 
     Stops early when the key table or the slot rows are full (``ctl`` says which).
@@ -404,7 +406,7 @@ def _feed_rows(r, q0, q1, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, s
                 return q
             if M[M_FREE] > 0:
                 M[M_FREE] -= 1
-                s = I[M[M_FREE], FREE]
+                s = AL[M[M_FREE], AL_FREE]
             elif M[M_UNUSED] < I.shape[0]:
                 s = M[M_UNUSED]
                 M[M_UNUSED] += 1
@@ -426,8 +428,23 @@ def _feed_rows(r, q0, q1, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, s
             for ri in range(ring):
                 I[s, pbase + ri * si + STAMP] = EMPTY
             I[s, POS] = M[M_ACTIVE]
-            I[M[M_ACTIVE], ACTIVE] = s
+            AL[M[M_ACTIVE], AL_SLOT] = s
+            AL[M[M_ACTIVE], AL_DUE] = I[s, NEXT_WIN]
             M[M_ACTIVE] += 1
+        elif I[s, WCNT] < 0:
+            # a dormant key wakes: the windows it was not evaluated for are all
+            # closed (below M_NEXT_W) and could not fire; it goes on from the first
+            # open one, counting its events from whichever side reads fewer panes
+            w0 = I[s, NEXT_WIN]
+            nw = max(w0, M[M_NEXT_W])
+            last = I[s, LAST_PANE]
+            if nw - w0 < last - nw + 1:  # window w0's events less the panes that left
+                n = -I[s, WCNT] - 1 - _window_events(I, s, w0, nw - w0, pbase, si, ring)
+            else:  # the panes from nw to LAST_PANE
+                n = _window_events(I, s, nw, max(last - nw + 1, 0), pbase, si, ring)
+            I[s, NEXT_WIN] = nw
+            I[s, WCNT] = n
+            AL[I[s, POS], AL_DUE] = nw
         slots[q - q0] = s
         # -- the pane
         b = pbase + (pane % ring) * si
@@ -450,6 +467,7 @@ def _feed_rows(r, q0, q1, ts, p, A, I, F, M, KC, KH, sel, kw, ia, fa, na, ctl, s
             # an earlier event (within the allowed lateness) opens earlier windows
             I[s, NEXT_WIN] = pane - (length_panes - 1)
             I[s, WCNT] = _window_events(I, s, I[s, NEXT_WIN], length_panes, pbase, si, ring)
+            AL[I[s, POS], AL_DUE] = I[s, NEXT_WIN]
         if pane < I[s, NEXT_WIN] + length_panes:
             I[s, WCNT] += 1
         if pane > M[M_MAX_PANE]:
@@ -641,8 +659,15 @@ def _advance(I, s, w, npanes, pbase, si, ring):
 
 
 @njit(**_JIT)
-def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
+def _close(r, wm, final, p, A, G, DD, I, F, AL, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
     """Close every window of this rule that ends at or before ``wm`` (all if final).
+
+    Each window visits the active keys due for it (``AL_DUE``). A key whose
+    window holds too few events (``P_MINCNT``) and all of its events goes
+    dormant: no later window can fire before its next event, so it is next due
+    only at its last window (to be released), unless an event wakes it first
+    (:func:`_feed_rows`). Without this, a key seen once in a 24-pane window was
+    visited 24 times.
 
     Idempotent up to where it stopped: a call that returns 1 (a table is full)
     can simply be repeated once the table has grown.
@@ -691,27 +716,40 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
         w_next = I64_MAX
         k = 0
         while k < M[M_ACTIVE]:
-            # the active list is a column of I: fetch its entry 2 * PREFETCH ahead, then
-            # the row header and the two panes _advance reads of the slot PREFETCH ahead
-            if k + 2 * PREFETCH < M[M_ACTIVE]:
-                prefetch(ibase + (k + 2 * PREFETCH) * irow + ACTIVE * 8)
-            if k + PREFETCH < M[M_ACTIVE]:
-                s2 = I[k + PREFETCH, ACTIVE]
+            # fetch the row header and the two panes _advance reads of the slot PREFETCH
+            # ahead, if closing will read them
+            if k + PREFETCH < M[M_ACTIVE] and AL[k + PREFETCH, AL_DUE] <= w:
+                s2 = AL[k + PREFETCH, AL_SLOT]
                 prefetch(ibase + s2 * irow)
                 prefetch(ibase + s2 * irow + (pbase + (w % ring) * si) * 8)
                 prefetch(ibase + s2 * irow + (pbase + ((w + npanes) % ring) * si) * 8)
-            s = I[k, ACTIVE]
-            if I[s, NEXT_WIN] > w:
-                if I[s, NEXT_WIN] < w_next:
-                    w_next = I[s, NEXT_WIN]
+            due = AL[k, AL_DUE]
+            if due > w:  # decided from the active list alone: the key's row is not read
+                if due < w_next:
+                    w_next = due
                 k += 1
+                continue
+            s = AL[k, AL_SLOT]
+            if I[s, WCNT] < 0:
+                # dormant, and w is its last window (LAST_PANE): nothing can fire
+                _release(I, AL, M, KC, KH, p, s, k)
                 continue
             if minc > 1 and I[s, WCNT] < minc:
                 # too few events for ``when`` to hold: nothing to combine or judge
+                if w < I[s, LAST_PANE] < w + npanes:
+                    # and window w holds all the key's events, so every later window
+                    # holds fewer: dormant until its next event (see _feed_rows) or its
+                    # last window, instead of one visit per window
+                    I[s, WCNT] = -1 - I[s, WCNT]  # negative while dormant, the count kept
+                    AL[k, AL_DUE] = I[s, LAST_PANE]
+                    w_next = min(w_next, I[s, LAST_PANE])
+                    k += 1
+                    continue
                 _advance(I, s, w, npanes, pbase, si, ring)
                 if w + 1 > I[s, LAST_PANE]:
-                    _release(I, M, KC, KH, p, s, k)
+                    _release(I, AL, M, KC, KH, p, s, k)
                     continue
+                AL[k, AL_DUE] = w + 1
                 w_next = min(w_next, w + 1)
                 k += 1
                 continue
@@ -811,8 +849,9 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
                 M[M_NCW] = o + 1
             _advance(I, s, w, npanes, pbase, si, ring)
             if w + 1 > I[s, LAST_PANE]:
-                _release(I, M, KC, KH, p, s, k)
+                _release(I, AL, M, KC, KH, p, s, k)
                 continue
+            AL[k, AL_DUE] = w + 1
             w_next = min(w_next, w + 1)
             k += 1
         w = max(w + 1, w_next)
@@ -825,7 +864,7 @@ def _close(r, wm, final, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
 
 
 @njit(**_JIT)
-def run_windows(ctl, final, ts, skip, P, A, G, DD, I, F, M, KC, KH, SEL, KW, IA, FA, NA,
+def run_windows(ctl, final, ts, skip, P, A, G, DD, I, F, AL, M, KC, KH, SEL, KW, IA, FA, NA,
                 CW, CWF, CWN, S, Q, R):
     """Feed one batch to every windowed rule and close the windows it completes.
 
@@ -851,7 +890,8 @@ def run_windows(ctl, final, ts, skip, P, A, G, DD, I, F, M, KC, KH, SEL, KW, IA,
             M[r][M_NEXT_W] = (ctl[C_WM] - P[r][P_LENGTH]) // step + 1
     for r in range(ctl[C_RULE], nrules):
         ctl[C_RULE] = r
-        if _run_rule(r, final, ts, skip, L, P[r], A[r], G[r], DD[r], I[r], F[r], M[r], KC[r],
+        if _run_rule(r, final, ts, skip, L, P[r], A[r], G[r], DD[r], I[r], F[r], AL[r], M[r],
+                     KC[r],
                      KH[r], SEL[r], KW[r], IA[r], FA[r], NA[r], CW[r], CWF[r], CWN[r], S, Q, R,
                      ctl) != 0:
             return 1
@@ -860,7 +900,7 @@ def run_windows(ctl, final, ts, skip, P, A, G, DD, I, F, M, KC, KH, SEL, KW, IA,
 
 
 @njit(**_JIT)
-def _run_rule(r, final, ts, skip, L, p, A, G, DD, I, F, M, KC, KH, sel, kw, ia, fa, na,
+def _run_rule(r, final, ts, skip, L, p, A, G, DD, I, F, AL, M, KC, KH, sel, kw, ia, fa, na,
               CW, CWF, CWN, S, Q, R, ctl):
     """One rule's part of :func:`run_windows`, from event ``M[M_POS]`` of the batch.
 
@@ -870,7 +910,8 @@ def _run_rule(r, final, ts, skip, L, p, A, G, DD, I, F, M, KC, KH, sel, kw, ia, 
     they stopped, so a call that returned 1 can simply be repeated.
     """
     if final:
-        return _close(r, ctl[C_WM], True, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl)
+        return _close(r, ctl[C_WM], True, p, A, G, DD, I, F, AL, M, KC, KH, CW, CWF, CWN, Q, R,
+                      ctl)
     n = ts.shape[0]
     pos = M[M_POS]
     while pos < n:
@@ -878,13 +919,13 @@ def _run_rule(r, final, ts, skip, L, p, A, G, DD, I, F, M, KC, KH, sel, kw, ia, 
         seg = pos
         while seg < n and (skip[seg] or ts[seg] - L < nc):
             seg += 1
-        if _feed(r, seg, ts, p, A, DD, I, F, M, KC, KH, sel, kw, ia, fa, na, S, Q, R, ctl) != 0:
+        if _feed(r, seg, ts, p, A, DD, I, F, AL, M, KC, KH, sel, kw, ia, fa, na, S, Q, R, ctl) != 0:
             return 1
         if seg < n:
             wm = ts[seg] - L
             if wm > ctl[C_WM]:
                 ctl[C_WM] = wm
-            if _close(r, wm, False, p, A, G, DD, I, F, M, KC, KH, CW, CWF, CWN, Q, R, ctl) != 0:
+            if _close(r, wm, False, p, A, G, DD, I, F, AL, M, KC, KH, CW, CWF, CWN, Q, R, ctl) != 0:
                 return 1
         M[M_POS] = seg
         pos = seg

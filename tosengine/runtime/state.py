@@ -39,7 +39,7 @@ from tosengine.compiler.windows import (
 )
 
 #: the window machine's per-rule array lists, in run_windows argument order
-LISTS = ("P", "A", "G", "DD", "I", "F", "M", "KC", "KH", "SEL", "KW", "IA", "FA", "NA",
+LISTS = ("P", "A", "G", "DD", "I", "F", "AL", "M", "KC", "KH", "SEL", "KW", "IA", "FA", "NA",
          "CW", "CWF", "CWN", "S", "Q", "R")
 
 
@@ -187,6 +187,7 @@ class State:
             slots = 64
             L.append("I", np.zeros((slots, rp.pane_base + ring * rp.pane_words_i), np.int64))
             L.append("F", np.zeros((slots, ring * max(rp.pane_words_f, 1)), np.float64))
+            L.append("AL", np.zeros((slots, layout.AL_WORDS), np.int64))
             m = np.zeros(meta_size(rp), dtype=np.int64)
             m[layout.M_RING] = ring
             m[layout.M_NEXT_CLOSE] = I64_MAX
@@ -278,6 +279,7 @@ class State:
             rows = 2 * self.I[w].shape[0]
             L.set("I", w, _grow_rows(self.I[w], rows))
             L.set("F", w, _grow_rows(self.F[w], rows))
+            L.set("AL", w, _grow_rows(self.AL[w], rows))
         elif need == NEED_KEYS:
             old = self.KH[w]
             width = rp.key_width + 1
@@ -425,7 +427,7 @@ class State:
     def nbytes(self) -> int:
         """Bytes held by key and window state (not the per-batch buffers)."""
         total = 0
-        for name in ("I", "F", "M", "KC", "KH", "S", "Q", "R"):
+        for name in ("I", "F", "AL", "M", "KC", "KH", "S", "Q", "R"):
             total += sum(int(a.nbytes) for a in self.lists.py[name])
         total += sum(int(c.table.nbytes) for c in self.cooldowns.values())
         return total
