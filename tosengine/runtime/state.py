@@ -2,7 +2,7 @@
 
 Per windowed rule (layouts in :mod:`tosengine.compiler.layout`): slot rows
 ``I``/``F`` (one row per active key: bookkeeping, key words and a ring of
-panes of accumulators), counters ``M``, the key → slot map (``KC``, an array
+panes of accumulators), the active list and free stack ``AL``, counters ``M``, the key → slot map (``KC``, an array
 indexed by string code, for a single string key; ``KH``, a hash table,
 otherwise), exact-distinct tables ``S`` (and ``Q``/``R`` for sliding windows),
 the rows ``select`` wrote for this batch, and the closed windows with what
