@@ -15,8 +15,7 @@ import pytest
 
 import tosengine
 from tosengine.compiler import layout as Lo
-from tests.compiler.test_window_state import check_slots
-from tests.engine_helpers import assert_same_violations
+from tests.engine_helpers import assert_same_violations, check_slots
 from tests.reference import reference_evaluate
 
 RULES = """

@@ -21,43 +21,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tosengine.compiler import layout as Lo
 from tosengine.runtime.ruleset import RuleSet
+from tests.engine_helpers import check_slots
 from tests.strategies import allowed_lateness, batch_cuts, event_streams, rule_sets, split_batches
-
-
-def check_slots(ev) -> int:
-    """Assert the invariants for every active slot; return how many slots were checked."""
-    st_ = ev.state
-    checked = 0
-    for w, rp in enumerate(st_.windows):
-        I, AL, M = st_.I[w], st_.AL[w], st_.M[w]
-        ring = int(M[Lo.M_RING])
-        npanes = rp.rule.window.panes
-        pbase, si = rp.pane_base, rp.pane_words_i
-        for k in range(int(M[Lo.M_ACTIVE])):
-            s = int(AL[k, Lo.AL_SLOT])
-            nw, last = int(I[s, Lo.NEXT_WIN]), int(I[s, Lo.LAST_PANE])
-
-            def pane_count(p: int) -> int:
-                b = pbase + (p % ring) * si
-                return int(I[s, b + Lo.CNT]) if I[s, b + Lo.STAMP] == p else 0
-
-            assert last - nw < ring, (rp.rule.name, nw, last, ring)
-            assert int(I[s, Lo.POS]) == k
-            in_window = sum(pane_count(p) for p in range(nw, nw + npanes))
-            if I[s, Lo.WCNT] < 0:
-                assert int(AL[k, Lo.AL_DUE]) == last, (rp.rule.name, s)
-                assert nw < last < nw + npanes and in_window < rp.min_events, (rp.rule.name, s)
-                assert -int(I[s, Lo.WCNT]) - 1 == in_window, (rp.rule.name, s)
-            else:
-                assert int(AL[k, Lo.AL_DUE]) == nw, (rp.rule.name, s)
-                assert int(I[s, Lo.WCNT]) == in_window, (rp.rule.name, s)
-            for p in range(nw, last + 1):
-                b = pbase + (p % ring) * si
-                assert I[s, b + Lo.STAMP] == p or pane_count(p) == 0
-            checked += 1
-    return checked
 
 
 @st.composite

@@ -14,6 +14,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tosengine.compiler.prims import hash_bytes, same_bytes
 from tosengine.runtime.strings import StringDictionary
 
 _PREFIX = "acct-0123456789abcdef-"  # longer than two words: differences fall past it
@@ -85,8 +86,6 @@ def test_codes_survive_growth_and_compaction(values: list[str]) -> None:
 @given(st.binary(max_size=40), st.binary(max_size=40), st.data())
 def test_byte_compare_and_hash_agree_with_python(x: bytes, y: bytes, data: st.DataObject) -> None:
     """``same_bytes`` is bytes equality, and equal bytes hash alike wherever they lie."""
-    from tosengine.compiler.prims import hash_bytes, same_bytes
-
     n = data.draw(st.integers(0, min(len(x), len(y))), label="n")
     i = data.draw(st.integers(0, len(x) - n), label="i")
     j = data.draw(st.integers(0, len(y) - n), label="j")
@@ -104,8 +103,6 @@ def test_byte_compare_and_hash_agree_with_python(x: bytes, y: bytes, data: st.Da
 
 def test_byte_compare_sees_every_single_byte_difference() -> None:
     """Every length up to four words, every byte position, aligned or not, at a buffer's end or not."""
-    from tosengine.compiler.prims import hash_bytes, same_bytes
-
     rng = np.random.default_rng(7)
     for n in range(33):
         for i, j, slack in ((0, 0, 0), (1, 7, 0), (3, 0, 9), (0, 5, 3)):
