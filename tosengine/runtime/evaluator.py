@@ -284,12 +284,15 @@ class Evaluator:
             self._compact_at[g] = max(COMPACT_MIN, 2 * len(d))  # its size after compaction
 
     def _with_lut_codes(self, group: int, keep: np.ndarray) -> np.ndarray:
-        """``keep`` plus the codes its strings map to in ``group``'s code tables (``lower``)."""
+        """``keep`` and the literals, plus the codes their strings map to in ``group``'s code
+        tables (``lower``)."""
         tables = [self.luts.arrays[k][: self.luts.filled[k]] for k, lut in enumerate(self.plan.luts)
                   if lut.group == group and lut.kind == "code"]
         if not tables:
             return keep
-        keep = np.unique(np.concatenate([keep, np.zeros(1, np.int64)]))
+        # the literals are always kept, so what they map to must be kept too
+        fixed = np.arange(self.dictionaries[group].fixed, dtype=np.int64)
+        keep = np.unique(np.concatenate([keep, fixed]))
         while True:  # lower(lower(s)) == lower(s): one round adds all, the next confirms it
             more = np.unique(np.concatenate([keep] + [t[keep[keep < t.shape[0]]] for t in tables]))
             if more.shape[0] == keep.shape[0]:
