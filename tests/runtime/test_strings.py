@@ -4,7 +4,9 @@ The interner hashes and compares 8 bytes at a time and masks the last word
 (or reads it byte by byte where a string ends within 8 bytes of its buffer's
 end), so the properties below use strings that share long prefixes, differ
 only in their last byte, straddle word boundaries, are empty or non-ASCII,
-and sit at the very end of exactly sized buffers.
+and sit at the very end of exactly sized buffers. A dictionary past
+``PIPELINE_CODES`` interns through a second loop (hashes first, table entries
+fetched ahead), so each property runs on a small and on a large dictionary.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tosengine.compiler.prims import hash_bytes, same_bytes
+from tosengine.compiler.prims import PIPELINE_CODES, hash_bytes, same_bytes
 from tosengine.runtime.strings import StringDictionary
 
 _PREFIX = "acct-0123456789abcdef-"  # longer than two words: differences fall past it
@@ -41,12 +43,18 @@ def _exact_buffers(values: list[str | None], large: bool) -> pa.Array:
 
 
 @settings(max_examples=300, deadline=None)
-@given(batches, st.booleans(), st.integers(0, 3))
+@given(batches, st.booleans(), st.integers(0, 3), st.booleans())
 def test_equal_codes_exactly_for_equal_strings(batches: list[list[str | None]], large: bool,
-                                               cut: int) -> None:
+                                               cut: int, big: bool) -> None:
     d = StringDictionary(("ab", _PREFIX))
     seen: dict[str, int] = {"ab": 1, _PREFIX: 2}
+    filler = [f"{_PREFIX}{i}" for i in range(PIPELINE_CODES)]
+    if big:  # past PIPELINE_CODES: the batches below take the prefetching loop
+        seen.update(zip(filler, d.encode_strings(filler).tolist()))
+        assert len(d) > PIPELINE_CODES
     for values in batches:
+        if big:  # strings the small loop interned must be found by the large one
+            values = [filler[len(values)], *values, filler[0]]
         array = _exact_buffers(values, large)
         if cut and len(values) > cut:  # a sliced array: offsets start past zero
             head = d.encode(array.slice(0, cut))

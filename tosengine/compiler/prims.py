@@ -206,6 +206,13 @@ def same_bytes(a, i, b, j, n) -> bool:
     return tail_word(a, i + k, i + n) == tail_word(b, j + k, j + n)
 
 
+# a dictionary with more codes than this no longer stays in cache between batches:
+# interning hashes the whole batch first and fetches table entries ahead of use
+PIPELINE_CODES = 4096
+INTERN_AHEAD = 16  # values ahead whose table entry is fetched
+CODE_AHEAD = 8  # values ahead whose first candidate's hash and start are fetched
+
+
 @njit(**_JIT)
 def intern_strings(offsets, data, valid, base, n, table, hashes, starts, arena, meta):
     """Intern ``n`` strings of an Arrow string array; return their codes.
@@ -222,13 +229,28 @@ def intern_strings(offsets, data, valid, base, n, table, hashes, starts, arena, 
     ncodes = meta[0]
     used = meta[1]
     has_valid = valid.shape[0] > 0
+    ahead = ncodes > PIPELINE_CODES
+    hs = np.empty(n if ahead else 0, dtype=np.uint64)
+    for k in range(hs.shape[0]):
+        hs[k] = hash_bytes(data, offsets[base + k], offsets[base + k + 1])
+    tbase = table.ctypes.data
+    hbase = hashes.ctypes.data
+    sbase = starts.ctypes.data
     for k in range(n):
+        if ahead:
+            if k + INTERN_AHEAD < n:
+                prefetch(tbase + np.int64(hs[k + INTERN_AHEAD] & np.uint64(mask)) * 4)
+            if k + CODE_AHEAD < n:
+                c = np.int64(table[np.int64(hs[k + CODE_AHEAD] & np.uint64(mask))])
+                if c != 0:
+                    prefetch(hbase + c * 8)
+                    prefetch(sbase + c * 8)
         if has_valid and valid[k] == 0:
             codes[k] = 0
             continue
         a = offsets[base + k]
         b = offsets[base + k + 1]
-        h = hash_bytes(data, a, b)
+        h = hs[k] if ahead else hash_bytes(data, a, b)
         i = np.int64(h & np.uint64(mask))
         while True:
             c = table[i]
