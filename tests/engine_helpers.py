@@ -103,3 +103,21 @@ def check_slots(ev) -> int:
                 assert I[s, b + Lo.STAMP] == p or pane_count(p) == 0
             checked += 1
     return checked
+
+
+def check_distinct_tables(ev) -> int:
+    """Assert every entry of every exact-distinct table (S and R) is found where a lookup
+    probes for it, once; return how many entries were checked."""
+    from tosengine.compiler.prims import ht_upsert
+
+    checked = 0
+    for tables, width in ((ev.state.S, 3), (ev.state.R, 2)):
+        for tab in tables:
+            used = tab[tab[:, 0] != 0]
+            assert len({tuple(row[1:1 + width]) for row in used.tolist()}) == len(used)
+            probe = tab.copy()  # a miss would insert: look up in a copy
+            for row in used:
+                e, inserted = ht_upsert(probe, row[1], row[2], row[3] if width == 3 else 0, width)
+                assert not inserted and probe[e].tolist() == row.tolist()
+                checked += 1
+    return checked

@@ -25,7 +25,7 @@ from tosengine.ir import load_text
 from tosengine.runtime import evaluator as evaluator_module
 from tosengine.runtime.evaluator import StateLimitExceeded
 from tosengine.runtime.ruleset import RuleSet
-from tests.engine_helpers import assert_same_violations, run_engine
+from tests.engine_helpers import assert_same_violations, check_distinct_tables, run_engine
 from tests.reference import reference_evaluate
 from tests.strategies import allowed_lateness, batch_cuts, event_streams, rule_sets, split_batches
 
@@ -130,6 +130,60 @@ def test_compaction_keeps_what_literals_map_to():
                             {"ts": T0 + i, "request_id": None}])
     assert [v.message for v in out] == [f"r{i}" if j == 0 else "alpha-1"
                                         for i in range(6) for j in range(2)]
+
+
+DISTINCT_PROMPTS = """
+rule sliding_prompts {
+  title    "Distinct prompts, sliding"
+  clause   "1"
+  severity low
+  action   log
+  per      org_id
+  window   4m every 1m
+  let prompts = distinct(prompt_hash)
+  when     prompts >= 40
+  message  "{org_id}: {prompts}"
+}
+
+rule tumbling_prompts {
+  title    "Distinct prompts, tumbling"
+  clause   "1"
+  severity low
+  action   log
+  per      org_id
+  window   2m
+  let prompts = distinct(prompt_hash)
+  when     prompts >= 30
+  message  "{org_id}: {prompts}"
+}
+"""
+
+
+@pytest.mark.parametrize("lateness", [0, 90_000])
+def test_compaction_rehashes_distinct_sets_whose_values_were_renumbered(lateness):
+    """Compaction renumbers the strings a distinct set holds, so every entry has a new
+    hash: the set is rehashed, not purged in place, and counts stay exact."""
+    program = load_text(DISTINCT_PROMPTS)
+    rng = np.random.default_rng(7)
+    times = np.sort(rng.integers(0, 40 * 60_000, 8000))
+    # half the prompts are never seen again: they die as windows close, and compaction
+    # renumbers the strings after them, which the open sets still hold
+    events = [{"ts": T0 + int(t), "org_id": f"org{rng.integers(3)}",
+               "prompt_hash": f"p{rng.integers(300)}" if i % 2 else f"once{i}"}
+              for i, t in enumerate(times)]
+    batches = [events[i:i + 50] for i in range(0, len(events), 50)]
+    want = reference_evaluate(program, events, lateness)
+    assert len(want.violations) > 10
+    got, entries = [], 0
+    with patch.object(evaluator_module, "COMPACT_MIN", 8), always_compact():
+        ev = RuleSet(program, jit=False).stream(allowed_lateness_ms=lateness)
+        for b in batches:
+            got += [v.to_dict() for v in ev.feed(b)]
+            entries += check_distinct_tables(ev)
+        got += [v.to_dict() for v in ev.flush()]
+    assert entries > 10_000
+    assert [d.position for d in ev.dead_letters if d.reason == "late"] == want.late
+    assert_same_violations(got, want.violations)
 
 
 def test_compaction_waits_until_half_the_strings_are_dead():

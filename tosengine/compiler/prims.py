@@ -136,6 +136,43 @@ def ht_rehash_live(old, new, width, slots_state, col, pane_word, min_pane):
     return live
 
 
+@njit(**_JIT)
+def ht_purge_live(tab, width, slots_state, col, pane_word, min_pane):
+    """Drop, in place, the entries of ``tab`` no open window reads (as :func:`ht_rehash_live`).
+
+    One pass in probe order, starting after a slot that was empty before any
+    removal (no probe chain crosses it): a dead entry is cleared, a live one
+    moves back to the first free slot on its probe path. Every slot a moved
+    entry passes is then occupied, so each entry stays reachable; no table
+    is allocated and memory is read and written in order. Returns the live count.
+    """
+    n = tab.shape[0]
+    mask = n - 1
+    s = 0
+    while tab[s, 0] != 0:
+        s += 1
+    live = 0
+    for k in range(1, n + 1):
+        i = (s + k) & mask
+        if tab[i, 0] == 0:
+            continue
+        slot = tab[i, 1]
+        pane = tab[i, pane_word] if pane_word > 0 else tab[i, width + 1]
+        if pane < min_pane or pane < slots_state[slot, col]:
+            tab[i, 0] = 0
+            continue
+        live += 1
+        j = np.int64(hash3(tab[i, 1], tab[i, 2] if width > 1 else 0,
+                           tab[i, 3] if width > 2 else 0, width) & np.uint64(mask))
+        while j != i and tab[j, 0] != 0:
+            j = (j + 1) & mask
+        if j != i:
+            for c in range(tab.shape[1]):
+                tab[j, c] = tab[i, c]
+            tab[i, 0] = 0
+    return live
+
+
 # --------------------------------------------------------------------------
 # String interning: Arrow string buffers -> dense int32 codes (0 = null)
 # --------------------------------------------------------------------------

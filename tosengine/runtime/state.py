@@ -24,7 +24,7 @@ import numpy as np
 from tosengine.compiler import layout
 from tosengine.compiler.codegen import judge_io, select_outputs
 from tosengine.compiler.plan import Plan, RulePlan, meta_size, ring_size
-from tosengine.compiler.prims import ht_rehash_live
+from tosengine.compiler.prims import ht_purge_live, ht_rehash_live
 from tosengine.compiler.windows import (
     NEED_CLOSED,
     NEED_KEYS,
@@ -297,9 +297,9 @@ class State:
             # distinct values are deduplicated per pane only until the pane is drained
             # (sliding) or its window closed (tumbling): panes below this are done
             done_below = int(self.M[w][layout.M_NEXT_W]) + rp.rule.window.panes - 1
-            L.set("S", g, self._rebuild(w, self.S[g], 3, 2, 0, done_below))
-            self.M[w][layout.M_DIST + layout.D_WORDS * d + layout.D_S_COUNT] = int(
-                self.S[g][:, 0].sum())
+            table, live = self._rebuild(w, self.S[g], 3, 2, 0, done_below)
+            L.set("S", g, table)
+            self.M[w][layout.M_DIST + layout.D_WORDS * d + layout.D_S_COUNT] = live
         elif NEED_Q <= need < NEED_R:
             g = rp.dist0 + need - NEED_Q
             L.set("Q", g, _grow_rows(self.Q[g], 2 * self.Q[g].shape[0]))
@@ -307,28 +307,37 @@ class State:
             d = need - NEED_R
             g = rp.dist0 + d
             queued = int(self.M[w][layout.M_DIST + layout.D_WORDS * d + layout.D_Q_COUNT])
-            L.set("R", g, self._rebuild(w, self.R[g], 2, -1, queued, I64_MIN))
-            self.M[w][layout.M_DIST + layout.D_WORDS * d + layout.D_R_COUNT] = int(
-                self.R[g][:, 0].sum())
+            table, live = self._rebuild(w, self.R[g], 2, -1, queued, I64_MIN)
+            L.set("R", g, table)
+            self.M[w][layout.M_DIST + layout.D_WORDS * d + layout.D_R_COUNT] = live
         else:
             raise AssertionError(f"unknown need {need}")
 
-    def _rebuild(self, w: int, old: np.ndarray, width: int, pane_word: int,
-                 coming: int, min_pane: int) -> np.ndarray:
-        """Rehash keeping entries an open window can still read, with room for ``coming`` more.
+    def _rebuild(self, w: int, old: np.ndarray, width: int, pane_word: int, coming: int,
+                 min_pane: int, rekeyed: bool = False) -> tuple[np.ndarray, int]:
+        """Drop entries no open window can still read, with room for ``coming`` more.
 
-        The table stays at most a quarter full after the rebuild, so rebuilds are rare.
+        Returns the table and its entry count. The table stays at most a quarter full
+        after the rebuild, so rebuilds are rare. Dead entries are dropped in place and
+        only a table that must grow is copied, unless the entries' keys were rewritten
+        (``rekeyed``): then every entry has a new home and the table is rehashed.
         """
-        probe = hash_table(old.shape[0], width)
-        live = ht_rehash_live(old, probe, width, self.I[w], layout.NEXT_WIN, pane_word, min_pane)
+        first_pane = self.I[w]
+        if rekeyed:
+            probe = hash_table(old.shape[0], width)
+            live = ht_rehash_live(old, probe, width, first_pane, layout.NEXT_WIN, pane_word,
+                                  min_pane)
+            old = probe
+        else:
+            live = ht_purge_live(old, width, first_pane, layout.NEXT_WIN, pane_word, min_pane)
         size = old.shape[0]
         while (live + coming + 1) * 4 > size:
             size *= 2
         if size == old.shape[0]:
-            return probe
+            return old, live
         new = hash_table(size, width)
-        ht_rehash_live(probe, new, width, self.I[w], layout.NEXT_WIN, pane_word, min_pane)
-        return new
+        ht_rehash_live(old, new, width, first_pane, layout.NEXT_WIN, pane_word, min_pane)
+        return new, live
 
     # -- string codes held by state (for dictionary compaction) ------------------
 
@@ -405,11 +414,13 @@ class State:
         m = self.M[w]
         at = layout.M_DIST + layout.D_WORDS * d
         done_below = int(m[layout.M_NEXT_W]) + rp.rule.window.panes - 1
-        self.lists.set("S", g, self._rebuild(w, self.S[g], 3, 2, 0, done_below))
-        m[at + layout.D_S_COUNT] = int(self.S[g][:, 0].sum())
+        table, m[at + layout.D_S_COUNT] = self._rebuild(w, self.S[g], 3, 2, 0, done_below,
+                                                        rekeyed=True)
+        self.lists.set("S", g, table)
         queued = int(m[at + layout.D_Q_COUNT])
-        self.lists.set("R", g, self._rebuild(w, self.R[g], 2, -1, queued, I64_MIN))
-        m[at + layout.D_R_COUNT] = int(self.R[g][:, 0].sum())
+        table, m[at + layout.D_R_COUNT] = self._rebuild(w, self.R[g], 2, -1, queued, I64_MIN,
+                                                        rekeyed=True)
+        self.lists.set("R", g, table)
 
     @property
     def active_keys(self) -> int:
