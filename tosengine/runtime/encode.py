@@ -46,10 +46,20 @@ def _mark(bad: np.ndarray, reasons: dict, rows: np.ndarray, reason: str, detail:
             reasons[r] = (reason, detail)
 
 
+def _bits(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:
+    """Bits ``offset .. offset + n`` of an Arrow bitmap (least significant bit first) as bools."""
+    first = offset // 8
+    raw = np.frombuffer(buffer, np.uint8)[first: (offset + n + 7) // 8]
+    return np.unpackbits(raw, bitorder="little")[offset - 8 * first: offset - 8 * first + n] \
+        .view(bool)
+
+
 def _valid(array: pa.Array) -> np.ndarray:
     if array.null_count == 0:
         return np.ones(len(array), dtype=bool)
-    return array.is_valid().to_numpy(zero_copy_only=False)
+    if pa.types.is_null(array.type) or array.buffers()[0] is None:
+        return array.is_valid().to_numpy(zero_copy_only=False)
+    return _bits(array.buffers()[0], array.offset, len(array))
 
 
 _NUMPY = {pa.int64(): np.int64, pa.float64(): np.float64}
@@ -184,8 +194,8 @@ def encode_batch(plan: Plan, schema: Schema, dictionaries: list[StringDictionary
             at = array.type
             if pa.types.is_boolean(at):
                 valid = _valid(array)
-                vals = _filled(array, pa.bool_(), False).view(np.uint8)
-                args[col(f.name)] = np.ascontiguousarray(vals)
+                vals = _bits(array.buffers()[1], array.offset, n) & valid
+                args[col(f.name)] = vals.view(np.uint8)
                 args[mask(f.name)] = (~valid).view(np.uint8)
             else:
                 valid = _valid(array) if not pa.types.is_null(at) else np.zeros(n, bool)

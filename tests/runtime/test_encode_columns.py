@@ -1,8 +1,9 @@
-"""Numeric columns → (values, null mask, wrong-type rows), whatever the array's offset or nulls.
+"""Columns → numpy, whatever the array's offset or nulls.
 
 int64 and float64 arrays are read straight from their Arrow data buffer (and
-nulls then filled by numpy), other types go through Arrow's cast: both paths
-must agree with the plain reading written out below, on sliced arrays too.
+nulls then filled by numpy), other types go through Arrow's cast; validity and
+bool values are unpacked from their bitmaps. Each must agree with the plain
+reading written out below, on sliced arrays (offsets not a multiple of 8) too.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import pyarrow as pa
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tosengine import ir
+from tosengine.compiler.plan import build_plan
 from tosengine.language.types import Type
-from tosengine.runtime.encode import _as_numeric
+from tosengine.runtime.encode import _as_numeric, _valid, encode_batch
 
 ints = st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), max_size=30)
 floats = st.lists(st.one_of(st.none(), st.floats(allow_infinity=True)), max_size=30)
@@ -23,7 +26,7 @@ floats = st.lists(st.one_of(st.none(), st.floats(allow_infinity=True)), max_size
 
 def _arrow(values: list, typ: pa.DataType, start: int) -> pa.Array:
     """``values[start:]`` as a slice of an array whose null slots hold garbage, not zeros."""
-    garbage = 7 if pa.types.is_integer(typ) else 7.5
+    garbage = True if pa.types.is_boolean(typ) else 7 if pa.types.is_integer(typ) else 7.5
     data = pa.array([garbage if v is None else v for v in values], type=typ)
     validity = pa.array(values, type=typ).buffers()[0]
     nulls = sum(v is None for v in values)
@@ -79,3 +82,30 @@ def test_float_fields(values: list, start: int, from_ints: bool, with_nulls: boo
     assert got[0].tolist() == want[0]
     assert got[1].tolist() == want[1]
     assert not got[2].any()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.booleans()), max_size=40), st.integers(0, 19))
+def test_bool_fields_and_validity(values: list, start: int) -> None:
+    program = ir.load_text(BOOL_RULE)
+    plan = build_plan(program)
+    rows = values[min(start, len(values)):]
+    array = _arrow(values, pa.bool_(), start)
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array([0] * len(rows), type=pa.timestamp("ms", tz="UTC")), array], ["ts", "logprobs"])
+    enc = encode_batch(plan, program.schema, [], batch)
+    assert _valid(array).tolist() == [v is not None for v in rows]
+    assert enc.args["c_logprobs"].tolist() == [int(bool(v)) for v in rows]
+    assert enc.args["m_logprobs"].tolist() == [int(v is None) for v in rows]
+
+
+BOOL_RULE = """
+rule with_logprobs {
+  title    "Logprobs"
+  clause   "1"
+  severity low
+  action   log
+  when     logprobs
+  message  "x"
+}
+"""
