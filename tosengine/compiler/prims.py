@@ -316,9 +316,8 @@ def intern_strings(offsets, data, valid, base, n, table, hashes, starts, arena, 
 
 @njit(**_JIT)
 def rehash_strings(table, hashes, ncodes):
-    """Rebuild an interner's probe table after it has been resized."""
+    """Fill an interner's new, all-zero probe table with codes ``1 .. ncodes - 1``."""
     mask = table.shape[0] - 1
-    table[:] = 0
     for c in range(1, ncodes):
         i = np.int64(hashes[c] & np.uint64(mask))
         while table[i] != 0:

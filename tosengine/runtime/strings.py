@@ -49,7 +49,9 @@ class StringDictionary:
         need_codes = n + new_codes
         if self.hashes.shape[0] < need_codes:
             size = max(need_codes, 2 * self.hashes.shape[0])
-            self.hashes = np.resize(self.hashes, size)
+            hashes = np.zeros(size, dtype=np.uint64)
+            hashes[:n] = self.hashes[:n]
+            self.hashes = hashes
             starts = np.zeros(size + 1, dtype=np.int64)
             starts[: n + 1] = self.starts[: n + 1]
             self.starts = starts
