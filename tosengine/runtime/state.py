@@ -322,21 +322,21 @@ class State:
         only a table that must grow is copied, unless the entries' keys were rewritten
         (``rekeyed``): then every entry has a new home and the table is rehashed.
         """
-        first_pane = self.I[w]
+        rows = self.I[w]  # slot rows: NEXT_WIN is the first pane a slot's open windows read
         if rekeyed:
             probe = hash_table(old.shape[0], width)
-            live = ht_rehash_live(old, probe, width, first_pane, layout.NEXT_WIN, pane_word,
+            live = ht_rehash_live(old, probe, width, rows, layout.NEXT_WIN, pane_word,
                                   min_pane)
             old = probe
         else:
-            live = ht_purge_live(old, width, first_pane, layout.NEXT_WIN, pane_word, min_pane)
+            live = ht_purge_live(old, width, rows, layout.NEXT_WIN, pane_word, min_pane)
         size = old.shape[0]
         while (live + coming + 1) * 4 > size:
             size *= 2
         if size == old.shape[0]:
             return old, live
         new = hash_table(size, width)
-        ht_rehash_live(old, new, width, first_pane, layout.NEXT_WIN, pane_word, min_pane)
+        ht_rehash_live(old, new, width, rows, layout.NEXT_WIN, pane_word, min_pane)
         return new, live
 
     # -- string codes held by state (for dictionary compaction) ------------------
