@@ -290,10 +290,10 @@ def targets_section(sized: list[SizeRun], fixed: SizeRun | None) -> list[str]:
         row(f"Columnar absolute, slowest {kind} rule alone, 100k batches", f"≥ {goal_m} M ev/s",
             [x for x, _ in vals3], shown, goal_m * 1e6)
     vals = []
-    for r, c in zip(sized, cols):
-        s = r.get("test_streaming", 10_000)
-        vals.append(c.pack.seconds / s.seconds if s and c.pack else None)
-    row("Streaming in 10k batches vs whole-table columnar", "≥ 80%", vals,
+    for r in sized:
+        s, whole = r.get("test_streaming", 10_000), _whole_table(r)
+        vals.append(whole / s.seconds if s and whole else None)
+    row("Streaming in 10k batches vs the whole table (100k batches, same process)", "≥ 80%", vals,
         [f"{x * 100:.0f}%" if x is not None else "–" for x in vals], 0.8)
     blank = [""] * max(len(cols) - 1, 0)
     if fixed is not None:
@@ -401,17 +401,35 @@ def jsonl_section(r: SizeRun) -> list[str]:
     return out
 
 
+def _whole_table(r: SizeRun) -> float | None:
+    """The whole-table time streaming is compared with: the 100k-batch run of the same process.
+
+    The whole-table run of section 1 feeds the same 100k batches, but in another
+    process minutes away, and a shared machine's speed drifts between the two.
+    """
+    b = r.get("test_streaming", 100_000)
+    if b is not None:
+        return b.seconds
+    c = columnar(r)
+    return c.pack.seconds if c.pack else None
+
+
 def streaming_section(r: SizeRun) -> list[str]:
     n = r.events
     c = columnar(r)
+    whole = _whole_table(r)
     bs = {int(b.param): b for b in r.all("test_streaming")}
     out = [f"#### {fmt_n(n)} events"]
     rows = []
     for size in sorted(bs):
         b = bs[size]
-        pct = f"{c.pack.seconds / b.seconds * 100:.0f}%" if c.pack else "–"
+        pct = f"{whole / b.seconds * 100:.0f}%" if whole else "–"
         rows.append([f"{size:,}", str(b.info.get("batches", "")), fmt_s(b.seconds), fmt_rate(n, b.seconds), pct])
-    out += table(["batch (events)", "batches", "time", "events/s", "vs whole table"], rows)
+    out += table(["batch (events)", "batches", "time", "events/s", "vs the 100k run"], rows)
+    if c.pack and 100_000 in bs:
+        out += ["", f"The whole-table run of section 1 feeds the same 100k batches in its own process: "
+                f"{fmt_s(c.pack.seconds)} there against {fmt_s(bs[100_000].seconds)} here. Streaming is "
+                "compared with the 100k run of this process, as the machine's speed drifts between processes."]
     if 1_000 in bs and 100_000 in bs:
         b1, b2 = bs[1_000], bs[100_000]
         nb1, nb2 = b1.info.get("batches", n // 1000), b2.info.get("batches", n // 100_000)
