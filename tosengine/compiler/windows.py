@@ -659,6 +659,18 @@ def _advance(I, s, w, npanes, pbase, si, ring):
 
 
 @njit(**_JIT)
+def _next_window(I, AL, M, KC, KH, p, s, k, w, npanes, pbase, si, ring):
+    """Window ``w`` of slot ``s`` (active position ``k``) is done: move on to ``w + 1``,
+    or release the slot when no later window holds its events. True if it stays active."""
+    _advance(I, s, w, npanes, pbase, si, ring)
+    if w + 1 > I[s, LAST_PANE]:
+        _release(I, AL, M, KC, KH, p, s, k)
+        return False
+    AL[k, AL_DUE] = w + 1
+    return True
+
+
+@njit(**_JIT)
 def _close(r, wm, final, p, A, G, DD, I, F, AL, M, KC, KH, CW, CWF, CWN, Q, R, ctl):
     """Close every window of this rule that ends at or before ``wm`` (all if final).
 
@@ -745,13 +757,9 @@ def _close(r, wm, final, p, A, G, DD, I, F, AL, M, KC, KH, CW, CWF, CWN, Q, R, c
                     w_next = min(w_next, I[s, LAST_PANE])
                     k += 1
                     continue
-                _advance(I, s, w, npanes, pbase, si, ring)
-                if w + 1 > I[s, LAST_PANE]:
-                    _release(I, AL, M, KC, KH, p, s, k)
-                    continue
-                AL[k, AL_DUE] = w + 1
-                w_next = min(w_next, w + 1)
-                k += 1
+                if _next_window(I, AL, M, KC, KH, p, s, k, w, npanes, pbase, si, ring):
+                    w_next = min(w_next, w + 1)
+                    k += 1
                 continue
             # combine the panes of window w
             for a in range(nacc):
@@ -847,13 +855,9 @@ def _close(r, wm, final, p, A, G, DD, I, F, AL, M, KC, KH, CW, CWF, CWN, Q, R, c
                     else:
                         CW[o, agg0 + g] = vi
                 M[M_NCW] = o + 1
-            _advance(I, s, w, npanes, pbase, si, ring)
-            if w + 1 > I[s, LAST_PANE]:
-                _release(I, AL, M, KC, KH, p, s, k)
-                continue
-            AL[k, AL_DUE] = w + 1
-            w_next = min(w_next, w + 1)
-            k += 1
+            if _next_window(I, AL, M, KC, KH, p, s, k, w, npanes, pbase, si, ring):
+                w_next = min(w_next, w + 1)
+                k += 1
         w = max(w + 1, w_next)
     if w_hi + 1 > M[M_NEXT_W]:
         M[M_NEXT_W] = w_hi + 1
@@ -891,9 +895,8 @@ def run_windows(ctl, final, ts, skip, P, A, G, DD, I, F, AL, M, KC, KH, SEL, KW,
     for r in range(ctl[C_RULE], nrules):
         ctl[C_RULE] = r
         if _run_rule(r, final, ts, skip, L, P[r], A[r], G[r], DD[r], I[r], F[r], AL[r], M[r],
-                     KC[r],
-                     KH[r], SEL[r], KW[r], IA[r], FA[r], NA[r], CW[r], CWF[r], CWN[r], S, Q, R,
-                     ctl) != 0:
+                     KC[r], KH[r], SEL[r], KW[r], IA[r], FA[r], NA[r], CW[r], CWF[r], CWN[r],
+                     S, Q, R, ctl) != 0:
             return 1
     ctl[C_RULE] = 0
     return 0

@@ -84,12 +84,6 @@ def _as_numeric(array: pa.Array, target: Type) -> tuple[np.ndarray, np.ndarray, 
     """``(values, null mask, wrong-type rows)`` for an int or float field."""
     n = len(array)
     t = array.type
-    if array.null_count == 0 and t == (pa.float64() if target is Type.FLOAT else pa.int64()):
-        vals = array.to_numpy(zero_copy_only=False)
-        nulls = np.isnan(vals) if target is Type.FLOAT else np.zeros(n, bool)
-        if target is Type.FLOAT and nulls.any():
-            vals = np.where(nulls, 0.0, vals)
-        return vals, nulls, np.zeros(n, bool)
     valid = _valid(array)
     if pa.types.is_dictionary(t):
         array = array.cast(t.value_type)

@@ -2,12 +2,13 @@
 
 Per windowed rule (layouts in :mod:`tosengine.compiler.layout`): slot rows
 ``I``/``F`` (one row per active key: bookkeeping, key words and a ring of
-panes of accumulators), the active list and free stack ``AL``, counters ``M``, the key → slot map (``KC``, an array
-indexed by string code, for a single string key; ``KH``, a hash table,
-otherwise), exact-distinct tables ``S`` (and ``Q``/``R`` for sliding windows),
-the rows ``select`` wrote for this batch, and the closed windows with what
-``judge`` made of them. Per event rule: the rows that fired with their values.
-Per rule with a ``cooldown``: a table of key → time of its last report.
+panes of accumulators), the active list and free stack ``AL``, counters
+``M``, the key → slot map (``KC``, an array indexed by string code, for a
+single string key; ``KH``, a hash table, otherwise), exact-distinct tables
+``S`` (and ``Q``/``R`` for sliding windows), the rows ``select`` wrote for this
+batch, and the closed windows with what ``judge`` made of them. Per event
+rule: the rows that fired with their values. Per rule with a ``cooldown``: a
+table of key → time of its last report.
 
 The window machine's arrays are grouped in numba typed lists (one entry per
 windowed rule) so one call serves every rule. Tables grow geometrically when
@@ -292,26 +293,34 @@ class State:
                 L.set(name, w, _grow_rows(L.py[name][w], rows))
             self._judge_buffers(rp, rows)
         elif NEED_S <= need < NEED_Q:
-            d = need - NEED_S
-            g = rp.dist0 + d
-            # distinct values are deduplicated per pane only until the pane is drained
-            # (sliding) or its window closed (tumbling): panes below this are done
-            done_below = int(self.M[w][layout.M_NEXT_W]) + rp.rule.window.panes - 1
-            table, live = self._rebuild(w, self.S[g], 3, 2, 0, done_below)
-            L.set("S", g, table)
-            self.M[w][layout.M_DIST + layout.D_WORDS * d + layout.D_S_COUNT] = live
+            self._rebuild_sets(w, need - NEED_S)
         elif NEED_Q <= need < NEED_R:
             g = rp.dist0 + need - NEED_Q
             L.set("Q", g, _grow_rows(self.Q[g], 2 * self.Q[g].shape[0]))
         elif need >= NEED_R:
-            d = need - NEED_R
-            g = rp.dist0 + d
-            queued = int(self.M[w][layout.M_DIST + layout.D_WORDS * d + layout.D_Q_COUNT])
-            table, live = self._rebuild(w, self.R[g], 2, -1, queued, I64_MIN)
-            L.set("R", g, table)
-            self.M[w][layout.M_DIST + layout.D_WORDS * d + layout.D_R_COUNT] = live
+            self._rebuild_latest(w, need - NEED_R)
         else:
             raise AssertionError(f"unknown need {need}")
+
+    def _rebuild_sets(self, w: int, d: int, rekeyed: bool = False) -> None:
+        """Rebuild the (slot, pane, value) set ``S`` of distinct aggregate ``d`` of rule ``w``."""
+        rp = self.windows[w]
+        g = rp.dist0 + d
+        # distinct values are deduplicated per pane only until the pane is drained
+        # (sliding) or its window closed (tumbling): panes below this are done
+        done_below = int(self.M[w][layout.M_NEXT_W]) + rp.rule.window.panes - 1
+        table, live = self._rebuild(w, self.S[g], 3, 2, 0, done_below, rekeyed)
+        self.lists.set("S", g, table)
+        self.M[w][layout.M_DIST + layout.D_WORDS * d + layout.D_S_COUNT] = live
+
+    def _rebuild_latest(self, w: int, d: int, rekeyed: bool = False) -> None:
+        """Rebuild the (slot, value) → latest pane table ``R`` of distinct aggregate ``d``."""
+        g = self.windows[w].dist0 + d
+        at = layout.M_DIST + layout.D_WORDS * d
+        queued = int(self.M[w][at + layout.D_Q_COUNT])
+        table, live = self._rebuild(w, self.R[g], 2, -1, queued, I64_MIN, rekeyed)
+        self.lists.set("R", g, table)
+        self.M[w][at + layout.D_R_COUNT] = live
 
     def _rebuild(self, w: int, old: np.ndarray, width: int, pane_word: int, coming: int,
                  min_pane: int, rekeyed: bool = False) -> tuple[np.ndarray, int]:
@@ -409,18 +418,8 @@ class State:
 
     def _rehash_distinct(self, w: int, d: int) -> None:
         """Rebuild distinct set ``d`` of windowed rule ``w`` (S and R) after its values changed."""
-        rp = self.windows[w]
-        g = rp.dist0 + d
-        m = self.M[w]
-        at = layout.M_DIST + layout.D_WORDS * d
-        done_below = int(m[layout.M_NEXT_W]) + rp.rule.window.panes - 1
-        table, m[at + layout.D_S_COUNT] = self._rebuild(w, self.S[g], 3, 2, 0, done_below,
-                                                        rekeyed=True)
-        self.lists.set("S", g, table)
-        queued = int(m[at + layout.D_Q_COUNT])
-        table, m[at + layout.D_R_COUNT] = self._rebuild(w, self.R[g], 2, -1, queued, I64_MIN,
-                                                        rekeyed=True)
-        self.lists.set("R", g, table)
+        self._rebuild_sets(w, d, rekeyed=True)
+        self._rebuild_latest(w, d, rekeyed=True)
 
     @property
     def active_keys(self) -> int:
