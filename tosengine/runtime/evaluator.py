@@ -25,6 +25,7 @@ from tosengine.compiler.windows import (
     run_windows,
 )
 from tosengine.language.types import Type
+from tosengine.runtime.deferral import DeferredRows
 from tosengine.runtime.encode import EncodedBatch, encode_batch
 from tosengine.runtime.inputs import RawBatch, raw_text, record_batches
 from tosengine.runtime.reasons import LATE
@@ -99,6 +100,7 @@ class Evaluator:
         self.dictionaries = [StringDictionary(g.literals) for g in self.plan.groups]
         self.luts = LutTables(self.plan, self.dictionaries)
         self.state = State(self.plan, self.allowed_lateness_ms)
+        self.deferred = DeferredRows(len(self.plan.window_rules))
         self.ctl = np.zeros(CTL_SIZE, dtype=np.int64)
         self.ctl[C_WM] = EMPTY
         self.ctl[C_LATENESS] = self.allowed_lateness_ms
@@ -143,6 +145,7 @@ class Evaluator:
         self.finished = True
         if not self.plan.window_rules:
             return []
+        self._feed_waiting()
         self._run_windows(np.zeros(0, np.int64), np.zeros(0, np.uint8), final=True)
         return sort_violations(self._windowed_violations(), self.program)
 
@@ -190,8 +193,16 @@ class Evaluator:
                 m = st.M[rp.window_index]
                 m[layout.M_CURSOR] = 0
                 m[layout.M_NSEL] = counts[rp.index]
-            self._run_windows(enc.ts, skip, final=False)
-            out += self._windowed_violations()
+            # rules wait only once the machine knows their next window end, and never
+            # with max_keys (every batch's keys must be in state to be counted)
+            wait = self.max_keys is None and self.ctl[C_WM] != EMPTY
+            run = self.deferred.take(st, enc.ts, skip, self.watermark, wait)
+            if run is not None:
+                try:
+                    self._run_windows(run.ts, run.skip, final=False, start=run.start)
+                finally:
+                    self.deferred.release(st)
+                out += self._windowed_violations()
         out += self._event_violations(enc, counts)
         self._compact()
         if self.max_keys is not None and self.state.active_keys > self.max_keys:
@@ -225,16 +236,29 @@ class Evaluator:
             skip.flags.writeable = False
         return out
 
-    def _run_windows(self, ts: np.ndarray, skip: np.ndarray, final: bool) -> None:
+    def _run_windows(self, ts: np.ndarray, skip: np.ndarray, final: bool,
+                     start: list[int] | None = None) -> None:
+        """Feed ``ts`` to the window machine, rule ``w`` from event ``start[w]`` (default 0)."""
         st = self.state
-        for m in st.M:
+        for w, m in enumerate(st.M):
             m[layout.M_NCW] = 0
-            m[layout.M_POS] = 0
+            m[layout.M_POS] = 0 if start is None else start[w]
         self.ctl[C_RULE] = 0
         for a in (ts, skip):
             a.flags.writeable = False
         while run_windows(self.ctl, final, ts, skip, *st.lists.args()) != 0:
             st.grow(int(self.ctl[C_NEED]), int(self.ctl[C_NEED_RULE]))
+
+    def _feed_waiting(self) -> None:
+        """Feed every row still waiting in :attr:`deferred` (no window can close on them)."""
+        run = self.deferred.take_all(self.state)
+        if run is None:
+            return
+        try:
+            self._run_windows(run.ts, run.skip, final=False, start=run.start)
+        finally:
+            self.deferred.release(self.state)
+        assert not any(m[layout.M_NCW] for m in self.state.M), "a waiting rule closed a window"
 
     # -- dictionary compaction -------------------------------------------------
 
@@ -271,6 +295,7 @@ class Evaluator:
             d = self.dictionaries[g]
             if len(d) < self._compact_at[g]:
                 continue
+            self._feed_waiting()  # waiting rows hold codes too
             live = self.state.live_codes(keys, distincts, self.watermark)
             keep = self._with_lut_codes(g, np.concatenate(live) if live else np.zeros(0, np.int64))
             self._compact_at[g] = max(COMPACT_MIN, 2 * len(d))
