@@ -207,8 +207,9 @@ class _Writer:
 
 def checkpoint_bytes(ev: Evaluator, position: object = None) -> bytes:
     """Serialise ``ev``'s state and ``position`` (see the module docstring for the format)."""
+    ev.feed_waiting_rows()  # then the waiting rows' buffers hold nothing to save
     w = _Writer()
-    w.scratch = {id(a) for a in ev.state.scratch_arrays()}
+    w.scratch = {id(a) for a in ev.state.scratch_arrays() + ev.deferred.scratch_arrays()}
     tree = w.obj(ev, "evaluator")
     try:
         meta = orjson.dumps({

@@ -100,7 +100,7 @@ class Evaluator:
         self.dictionaries = [StringDictionary(g.literals) for g in self.plan.groups]
         self.luts = LutTables(self.plan, self.dictionaries)
         self.state = State(self.plan, self.allowed_lateness_ms)
-        self.deferred = DeferredRows(len(self.plan.window_rules))
+        self.deferred = DeferredRows(self.plan.window_rules)
         self.ctl = np.zeros(CTL_SIZE, dtype=np.int64)
         self.ctl[C_WM] = EMPTY
         self.ctl[C_LATENESS] = self.allowed_lateness_ms
@@ -145,7 +145,7 @@ class Evaluator:
         self.finished = True
         if not self.plan.window_rules:
             return []
-        self._feed_waiting()
+        self.feed_waiting_rows()
         self._run_windows(np.zeros(0, np.int64), np.zeros(0, np.uint8), final=True)
         return sort_violations(self._windowed_violations(), self.program)
 
@@ -249,8 +249,13 @@ class Evaluator:
         while run_windows(self.ctl, final, ts, skip, *st.lists.args()) != 0:
             st.grow(int(self.ctl[C_NEED]), int(self.ctl[C_NEED_RULE]))
 
-    def _feed_waiting(self) -> None:
-        """Feed every row still waiting in :attr:`deferred` (no window can close on them)."""
+    def feed_waiting_rows(self) -> None:
+        """Feed the rows that wait for their rule's next window end into state now.
+
+        Results do not change (no window can close on them; see
+        :mod:`tosengine.runtime.deferral`). A checkpoint, a string compaction and
+        :meth:`flush` call it first.
+        """
         run = self.deferred.take_all(self.state)
         if run is None:
             return
@@ -295,7 +300,7 @@ class Evaluator:
             d = self.dictionaries[g]
             if len(d) < self._compact_at[g]:
                 continue
-            self._feed_waiting()  # waiting rows hold codes too
+            self.feed_waiting_rows()  # waiting rows hold codes too
             live = self.state.live_codes(keys, distincts, self.watermark)
             keep = self._with_lut_codes(g, np.concatenate(live) if live else np.zeros(0, np.int64))
             self._compact_at[g] = max(COMPACT_MIN, 2 * len(d))
