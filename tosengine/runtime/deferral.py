@@ -47,6 +47,8 @@ class Run:
 class DeferredRows:
     """The rows of windowed rules that wait, and the events they fall among."""
 
+    checkpoint_skip = ("args",)  # from the plan
+
     def __init__(self, rules: tuple[RulePlan, ...]) -> None:
         # the argument rows a rule's kernel reads: ints, floats, null flags (not of "truth" args)
         self.args = [([a.index for a in rp.args if not a.is_float],
