@@ -11,7 +11,7 @@ the same trade. Violations come out of the same ``feed()`` call as without
 waiting: a rule's rows are fed in their order, before any window of the rule
 closes, and nothing else touches the rule's state meanwhile.
 
-Batches of ``DEFER_EVENTS`` events or more never wait, so large batches run as
+A batch of more than ``DEFER_EVENTS`` events never waits, so large batches run as
 before. A waiting rule's rows are copied, as they come, into buffers of its own
 shaped like its select buffers (row numbers counted from the first event fed);
 when it runs, those buffers stand in for its select buffers
