@@ -25,7 +25,7 @@ from tosengine.compiler.windows import (
     run_windows,
 )
 from tosengine.language.types import Type
-from tosengine.runtime.deferral import DeferredRows
+from tosengine.runtime.deferral import DeferredRows, Run
 from tosengine.runtime.encode import EncodedBatch, encode_batch
 from tosengine.runtime.inputs import RawBatch, raw_text, record_batches
 from tosengine.runtime.reasons import LATE
@@ -198,10 +198,7 @@ class Evaluator:
             wait = self.max_keys is None and self.ctl[C_WM] != EMPTY
             run = self.deferred.take(st, enc.ts, skip, self.watermark, wait)
             if run is not None:
-                try:
-                    self._run_windows(run.ts, run.skip, final=False, start=run.start)
-                finally:
-                    self.deferred.release(st)
+                self._run_deferred(run)
                 out += self._windowed_violations()
         out += self._event_violations(enc, counts)
         self._compact()
@@ -259,11 +256,15 @@ class Evaluator:
         run = self.deferred.take_all(self.state)
         if run is None:
             return
+        self._run_deferred(run)
+        assert not any(m[layout.M_NCW] for m in self.state.M), "a waiting rule closed a window"
+
+    def _run_deferred(self, run: Run) -> None:
+        """The window machine over ``run`` (with waiting rows swapped in), then swap back."""
         try:
             self._run_windows(run.ts, run.skip, final=False, start=run.start)
         finally:
             self.deferred.release(self.state)
-        assert not any(m[layout.M_NCW] for m in self.state.M), "a waiting rule closed a window"
 
     # -- dictionary compaction -------------------------------------------------
 
