@@ -590,3 +590,12 @@ def split_batches(events: Sequence[dict], cuts: Sequence[int]) -> list[list[dict
     """``events`` cut at ``cuts`` (from :func:`batch_cuts`)."""
     bounds = [0, *cuts, len(events)]
     return [list(events[a:b]) for a, b in zip(bounds, bounds[1:])]
+
+
+@st.composite
+def batched_cases(draw, max_events: int = 60) -> tuple[Program, list[dict], int, list[list[dict]]]:
+    """A rule set, an event stream, an allowed lateness and the stream cut into batches."""
+    program = draw(rule_sets())
+    events = draw(event_streams(max_events=max_events))
+    lateness = draw(allowed_lateness())
+    return program, events, lateness, split_batches(events, draw(batch_cuts(len(events))))

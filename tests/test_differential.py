@@ -15,16 +15,7 @@ from hypothesis import strategies as st
 
 from tests.engine_helpers import assert_same_violations, run_engine
 from tests.reference import reference_evaluate
-from tests.strategies import allowed_lateness, batch_cuts, event_streams, rule_sets, split_batches
-
-
-@st.composite
-def cases(draw):
-    program = draw(rule_sets())
-    events = draw(event_streams())
-    lateness = draw(allowed_lateness())
-    cuts = draw(batch_cuts(len(events)))
-    return program, events, lateness, split_batches(events, cuts)
+from tests.strategies import allowed_lateness, batch_cuts, batched_cases, event_streams, rule_sets, split_batches
 
 
 def _check(program, events, lateness, batches, jit):
@@ -35,7 +26,7 @@ def _check(program, events, lateness, batches, jit):
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cases())
+@given(batched_cases())
 def test_generated_kernels_match_reference(case):
     _check(*case, jit=False)
 

@@ -19,25 +19,16 @@ generated streams is still caught:
 from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from tosengine.runtime.ruleset import RuleSet
 from tests.engine_helpers import check_slots
-from tests.strategies import allowed_lateness, batch_cuts, event_streams, rule_sets, split_batches
-
-
-@st.composite
-def cases(draw):
-    program = draw(rule_sets())
-    events = draw(event_streams(max_events=60))
-    lateness = draw(allowed_lateness())
-    return program, lateness, split_batches(events, draw(batch_cuts(len(events))))
+from tests.strategies import batched_cases
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cases())
+@given(batched_cases(max_events=60))
 def test_window_counts_and_rings_hold_between_batches(case):
-    program, lateness, batches = case
+    program, _, lateness, batches = case
     ev = RuleSet(program, jit=False).stream(allowed_lateness_ms=lateness)
     for b in batches:
         ev.feed(b)

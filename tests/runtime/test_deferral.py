@@ -22,7 +22,7 @@ from tosengine.runtime import deferral
 from tosengine.runtime import evaluator as evaluator_module
 from tosengine.runtime.evaluator import StateLimitExceeded
 from tosengine.runtime.ruleset import RuleSet
-from tests.strategies import allowed_lateness, batch_cuts, event_streams, rule_sets, split_batches
+from tests.strategies import batched_cases
 
 HOURLY = """
 rule busy_key {
@@ -66,18 +66,10 @@ def hourly_events(minutes: int) -> list[dict]:
             for m in range(minutes) for k in range(3)]
 
 
-@st.composite
-def cases(draw):
-    program = draw(rule_sets())
-    events = draw(event_streams(max_events=80))
-    lateness = draw(allowed_lateness())
-    return program, lateness, split_batches(events, draw(batch_cuts(len(events))))
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cases(), st.sampled_from([0, 2, 3]))
+@given(batched_cases(max_events=80), st.sampled_from([0, 2, 3]))
 def test_every_feed_returns_what_it_returns_without_waiting(case, checkpoint_every):
-    program, lateness, batches = case
+    program, _, lateness, batches = case
     rs = RuleSet(program, jit=False)
     want = without_waiting(per_feed, rs, batches, lateness)
     assert per_feed(rs, batches, lateness, checkpoint_every) == want

@@ -27,7 +27,7 @@ from tosengine.runtime.evaluator import StateLimitExceeded
 from tosengine.runtime.ruleset import RuleSet
 from tests.engine_helpers import assert_same_violations, check_distinct_tables, run_engine
 from tests.reference import reference_evaluate
-from tests.strategies import allowed_lateness, batch_cuts, event_streams, rule_sets, split_batches
+from tests.strategies import batched_cases
 
 REUSE = """
 rule reused_request_id {
@@ -59,16 +59,8 @@ def engine_bytes(ev) -> int:
     return total + sum(a.nbytes for a in ev.luts.arrays)
 
 
-@st.composite
-def cases(draw):
-    program = draw(rule_sets())
-    events = draw(event_streams(max_events=80))
-    lateness = draw(allowed_lateness())
-    return program, events, lateness, split_batches(events, draw(batch_cuts(len(events))))
-
-
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cases(), st.integers(2, 6), st.booleans())
+@given(batched_cases(max_events=80), st.integers(2, 6), st.booleans())
 def test_compaction_matches_reference(case, threshold, checkpoint):
     """Compacting after (nearly) every batch changes no result, also across a restore."""
     program, events, lateness, batches = case

@@ -21,6 +21,8 @@ compaction first feeds every waiting row (:meth:`DeferredRows.take_all`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from tosengine.compiler import layout
@@ -33,6 +35,7 @@ _SELECTED = ("SEL", "KW", "IA", "FA", "NA")  # what select writes for a windowed
 _ROW_AXIS = (0, 0, 1, 1, 1)  # the row axis of each
 
 
+@dataclass(frozen=True)
 class Run:
     """What the window machine runs now: events, and where each rule starts in them.
 
@@ -40,8 +43,9 @@ class Run:
     ``len(ts)`` for a rule that waits.
     """
 
-    def __init__(self, ts: np.ndarray, skip: np.ndarray, start: list[int]) -> None:
-        self.ts, self.skip, self.start = ts, skip, start
+    ts: np.ndarray
+    skip: np.ndarray
+    start: list[int]
 
 
 class DeferredRows:
@@ -86,15 +90,18 @@ class DeferredRows:
         n = ts.shape[0]
         first = self.next_event
         due: list[int] = []
+        kept = False  # whether a rule that waits has rows among this batch's events
         for w, m in enumerate(state.M):
             if (not enabled or watermark is None or watermark >= m[layout.M_NEXT_CLOSE]
                     or self.waited(w) + n > DEFER_EVENTS):
                 due.append(w)
-            elif m[layout.M_NSEL] > 0:
+                continue
+            if m[layout.M_NSEL] > 0:
                 self._keep(state, w, first, int(m[layout.M_NSEL]))
                 m[layout.M_NSEL] = 0
+            kept = kept or self.count[w] > 0
         self.next_event += n
-        if any(self.count[w] for w in range(len(state.M)) if w not in due):
+        if kept:
             self.batch_first.append(first)
             self.batch_ts.append(ts)
             self.batch_skip.append(skip)
